@@ -1,0 +1,352 @@
+"""The backward engine: an iterative walk of the tape in reverse creation order.
+
+It counts each node's consumers, then runs nodes from a heap keyed by
+creation order (as PyTorch does), so deep unrolled graphs never touch the
+recursion limit and accumulation order is deterministic. VJPs are ember ops,
+run with grad mode on only when ``create_graph`` asks for a differentiable
+backward. Broadcasting is undone here, once, for every op.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from .grad_mode import state
+from .node import Node
+
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Saved intermediate values of the graph are freed when you call "
+    ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+    "graph a second time or if you need to access saved tensors after calling backward."
+)
+
+
+def _tensor_cls():
+    from ..tensor import Tensor
+
+    return Tensor
+
+
+def _as_list(x):
+    if x is None:
+        return None
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+def _make_root_grads(tensors, grads, who):
+    from .. import ops
+
+    Tensor = _tensor_cls()
+    grads = _as_list(grads) or [None] * len(tensors)
+    if len(grads) != len(tensors):
+        raise RuntimeError(f"{who}: got {len(tensors)} tensors and {len(grads)} gradients")
+    out = []
+    for i, (t, g) in enumerate(zip(tensors, grads)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{who}: expected a Tensor, got {type(t).__name__}")
+        if not t._rg:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs (got shape {tuple(t._data.shape)}); "
+                    "pass gradient= to backward() with the output's shape"
+                )
+            g = ops.ones_like(t)
+        elif not isinstance(g, Tensor):
+            g = ops.as_tensor(g, dtype=t.dtype)
+        if tuple(g._data.shape) != tuple(t._data.shape):
+            raise RuntimeError(
+                f"{who}: Mismatch in shape: grad_output[{i}] has a shape of {tuple(g._data.shape)} and "
+                f"output[{i}] has a shape of {tuple(t._data.shape)}."
+            )
+        out.append((t, g))
+    return out
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """``ember.autograd.backward``: accumulate gradients of ``tensors`` into leaves' ``.grad``."""
+    tensors = _as_list(tensors)
+    roots = _make_root_grads(tensors, grad_tensors, "backward")
+    if retain_graph is None:
+        retain_graph = create_graph
+    inputs = _as_list(inputs)
+    if inputs is not None and len(inputs) == 0:
+        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+    _run(roots, retain_graph, create_graph, inputs, accumulate=True)
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    only_inputs=True,
+    allow_unused=None,
+    is_grads_batched=False,
+    materialize_grads=False,
+):
+    """``ember.autograd.grad``: gradients of ``outputs`` w.r.t. ``inputs``, without touching ``.grad``."""
+    from .. import ops
+
+    single = not isinstance(inputs, (list, tuple))
+    inputs = _as_list(inputs)
+    outputs = _as_list(outputs)
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    for t in inputs:
+        if not t._rg:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    roots = _make_root_grads(outputs, grad_outputs, "grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    got = _run(roots, retain_graph, create_graph, inputs, accumulate=False)
+    result = []
+    for t, g in zip(inputs, got):
+        if g is None:
+            if materialize_grads:
+                g = ops.zeros_like(t)
+            elif not allow_unused:
+                raise RuntimeError(
+                    "One of the differentiated Tensors appears to not have been used in the graph. "
+                    "Set allow_unused=True if this is the desired behavior."
+                )
+        elif not create_graph:
+            g = g.detach()
+        result.append(g)
+    return tuple(result) if not single else (result[0],)
+
+
+def _collect(root_nodes):
+    """Consumer counts of every node reachable from the roots, and a topological order."""
+    deps = {}
+    order = []
+    seen = set(root_nodes)
+    stack = list(root_nodes)
+    while stack:
+        n = stack.pop()
+        order.append(n)
+        for e in n.edges:
+            if type(e) is tuple:
+                m = e[0]
+                deps[m] = deps.get(m, 0) + 1
+                if m not in seen:
+                    seen.add(m)
+                    stack.append(m)
+    return deps, order
+
+
+def _needed(order, leaf_targets, node_targets):
+    """Nodes that lie on a path to one of the requested inputs (autograd.grad prunes the rest)."""
+    needed = set()
+    # reverse-topological by creation order: producers are older than consumers
+    for n in sorted(order, key=lambda n: n.seq):
+        if n in node_targets:
+            needed.add(n)
+            continue
+        for e in n.edges:
+            if e is None:
+                continue
+            if type(e) is tuple:
+                if e[0] in needed:
+                    needed.add(n)
+                    break
+            elif id(e) in leaf_targets:
+                needed.add(n)
+                break
+    return needed
+
+
+def _run(roots, retain_graph, create_graph, inputs, accumulate):
+    from .. import ops
+
+    Tensor = _tensor_cls()
+    capture = None
+    leaf_targets = {}
+    node_targets = {}
+    if inputs is not None:
+        capture = [None] * len(inputs)
+        for k, t in enumerate(inputs):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"inputs must be Tensors, got {type(t).__name__}")
+            if t._node is None:
+                leaf_targets[id(t)] = k
+            else:
+                node_targets.setdefault(t._node, {})[t._idx] = k
+
+    prev = state.enabled
+    state.enabled = bool(create_graph)
+    try:
+        buffers = {}
+        root_nodes = []
+        for t, g in roots:
+            if t._node is None:  # backward() called on a leaf itself
+                _deliver_leaf(t, g, accumulate, capture, leaf_targets, create_graph, set())
+                continue
+            buf = buffers.get(t._node)
+            if buf is None:
+                buf = buffers[t._node] = [None] * len(t._node.out_meta)
+                root_nodes.append(t._node)
+            buf[t._idx] = g if buf[t._idx] is None else buf[t._idx] + g
+        deps, order = _collect(root_nodes)
+        needed = _needed(order, leaf_targets, node_targets) if inputs is not None else None
+        heap = [(-n.seq, n) for n in root_nodes if deps.get(n, 0) == 0]
+        heapq.heapify(heap)
+        handed = set()  # ids of grad arrays already given to a leaf: later ones are copied
+        for _, g in roots:
+            handed.add(id(g._data))
+        while heap:
+            _, node = heapq.heappop(heap)
+            grads = buffers.pop(node, None)
+            if grads is None:
+                grads = [None] * len(node.out_meta)
+            if node.hooks:
+                for idx, hooks in node.hooks.items():
+                    g = grads[idx]
+                    if g is not None:
+                        for h in list(hooks):
+                            r = h(g)
+                            if r is not None:
+                                g = r
+                        grads[idx] = g
+            if node.retains:
+                for idx, ref in node.retains.items():
+                    t = ref()
+                    g = grads[idx]
+                    if t is not None and g is not None:
+                        g = g if create_graph else g.detach()
+                        t.grad = g if t.grad is None else t.grad + g
+            if node in node_targets:
+                for idx, k in node_targets[node].items():
+                    if grads[idx] is not None:
+                        capture[k] = grads[idx] if capture[k] is None else capture[k] + grads[idx]
+            run_it = any(g is not None for g in grads) and (needed is None or node in needed)
+            in_grads = _call_vjp(node, grads, retain_graph, create_graph, ops) if run_it else ()
+            for i, e in enumerate(node.edges):
+                if e is None:
+                    continue
+                gi = in_grads[i] if i < len(in_grads) else None
+                if gi is not None:
+                    gi = _fit(gi, node.in_meta[i], node, i, ops)
+                if type(e) is tuple:
+                    m, k = e
+                    if gi is not None:
+                        buf = buffers.get(m)
+                        if buf is None:
+                            buf = buffers[m] = [None] * len(m.out_meta)
+                        buf[k] = gi if buf[k] is None else buf[k] + gi
+                    deps[m] -= 1
+                    if deps[m] == 0:
+                        heapq.heappush(heap, (-m.seq, m))
+                elif gi is not None:
+                    _deliver_leaf(e, gi, accumulate, capture, leaf_targets, create_graph, handed)
+    finally:
+        state.enabled = prev
+    return capture
+
+
+def _call_vjp(node, grads, retain_graph, create_graph, ops):
+    from ..tensor import _make
+
+    op = node.op
+    if node.fn is not None:  # a custom autograd.Function
+        return node.fn._backward(node, grads, retain_graph)
+    if op.vjp is None:
+        raise RuntimeError(
+            f"the derivative for '{op.name}' is not implemented (it has no vjp in the op table); "
+            "compute it without requires_grad or detach() its inputs"
+        )
+    saved, versions = node.saved
+    if node.freed and (versions or op.saves_out):
+        raise RuntimeError(_FREED_MSG)
+    for i, vc, v in versions:
+        if vc[0] != v:
+            t = saved[i]
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: [{t.dtype} {list(t.shape)}] is at version {vc[0]}; expected version {v} instead. "
+                f"It was input {i} of {node.name()}. Hint: enable anomaly detection with "
+                "ember.autograd.set_detect_anomaly(True) to find the operation that failed to compute its gradient."
+            )
+    out = None
+    if op.saves_out:
+        if node.out_version[0] != 0:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: output 0 of {node.name()} is at version {node.out_version[0]}; expected version 0 "
+                "instead."
+            )
+        if op.nout == 1:
+            out = _make(node.out, node, 0, True)
+        else:
+            out = tuple(_make(o, node, i, o.dtype.kind == "f") for i, o in enumerate(node.out))
+    need = tuple(e is not None for e in node.edges)
+    g = grads[0] if op.nout == 1 else tuple(grads)
+    in_shapes = tuple(m[0] if m is not None else None for m in node.in_meta)
+    in_grads = op.vjp(g, *saved, out=out, need=need, in_shapes=in_shapes, **node.attrs)
+    if state.anomaly:
+        _check_nan(node, in_grads)
+    if not retain_graph:
+        node.saved = (tuple(None if hasattr(s, "_data") else s for s in saved), versions)
+        node.out = None
+        node.freed = True
+    return in_grads
+
+
+def _fit(g, meta, node, i, ops):
+    """Undo broadcasting and restore the input's dtype: once here for every op."""
+    shape, dtype = meta
+    if g._data.shape != shape:
+        g = ops.sum_to_shape(g, shape)
+    if g._data.dtype != dtype:
+        g = ops.cast(g, dtype=dtype)
+    return g
+
+
+def _deliver_leaf(leaf, g, accumulate, capture, leaf_targets, create_graph, handed):
+    if leaf._hooks:
+        for h in list(leaf._hooks):
+            r = h(g)
+            if r is not None:
+                g = r
+    if capture is not None:
+        k = leaf_targets.get(id(leaf))
+        if k is not None:
+            capture[k] = g if capture[k] is None else capture[k] + g
+        return
+    if not accumulate:
+        return
+    if not create_graph:
+        from ..tensor import _make
+
+        data = g._data
+        if id(data) in handed or data.base is not None or not data.flags.writeable:
+            data = data.copy()  # never let two .grad fields share memory
+        handed.add(id(data))
+        if leaf.grad is None:
+            leaf.grad = _make(data)
+        elif leaf.grad._data.shape == data.shape and leaf.grad._data.flags.writeable and leaf.grad._node is None:
+            leaf.grad._data += data
+        else:
+            leaf.grad = _make(leaf.grad._data + data)
+    else:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+
+
+def _check_nan(node, grads):
+    for i, g in enumerate(grads):
+        if g is not None and g._data.dtype.kind == "f" and np.isnan(np.asarray(g._data)).any():
+            where = ""
+            if node.trace:
+                fr = node.trace[-1]
+                where = f"\nThe forward op was created at {fr.filename}:{fr.lineno}: {fr.line}"
+            raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th output.{where}")
+
+
+__all__ = ["backward", "grad", "Node"]

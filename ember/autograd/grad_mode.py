@@ -1,0 +1,99 @@
+"""Grad modes: no_grad, enable_grad, set_grad_enabled, inference_mode.
+
+The eager interpreter reads ``state.enabled`` on every op to decide whether
+to record a tape node; each mode is a context manager and a decorator.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+
+
+class state:
+    """Process-wide autograd switches read on the eager hot path."""
+
+    enabled = True
+    anomaly = False
+    anomaly_check_nan = True
+
+
+def is_grad_enabled() -> bool:
+    return state.enabled
+
+
+class _Mode:
+    """A grad-mode context manager that also works as a decorator."""
+
+    _value = True  # None: leave the mode as it is
+
+    def __enter__(self):
+        self._prev = state.enabled
+        if self._value is not None:
+            state.enabled = self._value
+        return self
+
+    def __exit__(self, *exc):
+        state.enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen_wrapper(*args, **kwargs):
+                with copy.copy(self):
+                    yield from fn(*args, **kwargs)
+
+            return gen_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with copy.copy(self):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class _NoParamMode(_Mode):
+    """``@no_grad`` works with or without parentheses, as in PyTorch."""
+
+    def __new__(cls, orig_func=None):
+        self = super().__new__(cls)
+        if orig_func is None:
+            return self
+        return self(orig_func)
+
+
+class no_grad(_NoParamMode):
+    """Disable gradient recording (``with ember.no_grad():`` or ``@ember.no_grad()``)."""
+
+    _value = False
+
+
+class enable_grad(_NoParamMode):
+    _value = True
+
+
+class set_grad_enabled(_Mode):
+    """Set grad mode now; as a context manager, restore the previous mode on exit."""
+
+    def __init__(self, mode: bool):
+        self._prev = state.enabled
+        self._value = bool(mode)
+        state.enabled = self._value
+
+    def __enter__(self):
+        return self
+
+
+class inference_mode(_Mode):
+    """Like no_grad (ember has no separate inference tensors); ``mode=False`` changes nothing."""
+
+    def __init__(self, mode: bool = True):
+        self._value = False if mode else None
+
+
+def is_inference_mode_enabled() -> bool:
+    return not state.enabled

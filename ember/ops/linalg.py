@@ -1,0 +1,171 @@
+"""Linear algebra primitives: matmul (with PyTorch's 1-D and batching rules) and einsum."""
+
+from __future__ import annotations
+
+from .. import ops as F
+from ..errors import ShapeError, describe
+from ..op import LINALG, primitive
+from ._rules import broadcast_shapes
+
+
+def _matmul_dtype(sig):
+    from ..op import _split_signature
+
+    dims, zeros, _ = _split_signature(sig)
+    ds = dims + zeros
+    if len(ds) == 2 and ds[0] is not ds[1]:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {ds[0].name} != {ds[1].name}"
+        )
+    return None, ds[0]
+
+
+def _matmul_shape(a, b):
+    args = (a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: {describe(args)}: both arguments to matmul need to be at least 1D")
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka is not None and kb is not None and ka != kb:
+        which = "dim 0" if b.ndim == 1 else "dim -2"
+        raise ShapeError(
+            f"matmul: {a.shape} @ {b.shape}: size of the last dim of the first operand ({ka}) must equal "
+            f"{which} of the second ({kb})"
+        )
+    if a.ndim == 1 and b.ndim == 1:
+        return ()
+    if a.ndim == 1:
+        return tuple(b.shape[:-2]) + (b.shape[-1],)
+    if b.ndim == 1:
+        return tuple(a.shape[:-1])
+    batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]), op="matmul", args=args)
+    return batch + (a.shape[-2], b.shape[-1])
+
+
+def _matmul_vjp(g, a, b, *, need, in_shapes, **_):
+    a_nd, b_nd = len(in_shapes[0] or a.shape), len(in_shapes[1] or b.shape)
+    if a_nd == 1 and b_nd == 1:
+        return (g * b if need[0] else None, g * a if need[1] else None)
+    ga = gb = None
+    if a_nd == 1:  # (k,) @ (..., k, n) -> (..., n)
+        g2 = F.unsqueeze(g, -2)
+        if need[0]:
+            ga = F.reshape(F.matmul(g2, F.mT(b)), (-1, in_shapes[0][0])).sum(0)
+        if need[1]:
+            gb = F.matmul(F.unsqueeze(a, -1), g2)
+        return ga, gb
+    if b_nd == 1:  # (..., m, k) @ (k,) -> (..., m)
+        g2 = F.unsqueeze(g, -1)
+        if need[0]:
+            ga = F.matmul(g2, F.unsqueeze(b, 0))
+        if need[1]:
+            gb = F.reshape(F.matmul(F.mT(a), g2), (-1, in_shapes[1][0])).sum(0)
+        return ga, gb
+    if need[0]:
+        ga = F.matmul(g, F.mT(b))
+    if need[1]:
+        gb = F.matmul(F.mT(a), g)
+    return ga, gb
+
+
+matmul = primitive(
+    "matmul",
+    kind=LINALG,
+    impl=lambda xp, a, b: xp.matmul(a, b),
+    shape=_matmul_shape,
+    vjp=_matmul_vjp,
+    dtype=_matmul_dtype,
+    saves={0: (1,), 1: (0,)},
+    onnx="MatMul",
+    sample=dict(cases="matmul"),
+)
+
+
+def parse_einsum(equation, ndims):
+    """Expand '...' and return (input subscripts, output subscripts) as strings."""
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->")
+    else:
+        lhs, rhs = eq, None
+    ins = lhs.split(",")
+    if len(ins) != len(ndims):
+        raise RuntimeError(f"einsum(): {len(ins)} operands in the equation but {len(ndims)} given")
+    used = set(c for c in lhs if c.isalpha())
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    ell_n = max((nd - (len(s) - 3) for s, nd in zip(ins, ndims) if "..." in s), default=0)
+    ell = "".join(free[:ell_n])
+    out_ins = []
+    for s, nd in zip(ins, ndims):
+        if "..." in s:
+            k = nd - (len(s) - 3)
+            s = s.replace("...", ell[ell_n - k :])
+        if len(s) != nd:
+            raise RuntimeError(f"einsum(): the number of subscripts in '{s}' does not match the operand's {nd} dims")
+        out_ins.append(s)
+    if rhs is None:
+        counts = {}
+        for s in out_ins:
+            for c in s:
+                counts[c] = counts.get(c, 0) + 1
+        rhs = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    else:
+        rhs = rhs.replace("...", ell)
+    return out_ins, rhs
+
+
+def _einsum_impl(xp, *ops, equation):
+    ins, out = parse_einsum(equation, [o.ndim for o in ops])
+    return xp.einsum(",".join(ins) + "->" + out, *ops, optimize=len(ops) > 2)
+
+
+def _einsum_vjp(g, *ops, need, in_shapes, equation, **_):
+    ins, out = parse_einsum(equation, [len(s) for s in in_shapes])
+    grads = []
+    for i, nd in enumerate(need):
+        if not nd:
+            grads.append(None)
+            continue
+        target = ins[i]
+        if len(set(target)) != len(target):
+            raise RuntimeError(f"einsum backward: repeated subscripts in operand {i} ('{target}') are not supported")
+        others = [(s, o) for j, (s, o) in enumerate(zip(ins, ops)) if j != i]
+        avail = set(out) | set("".join(s for s, _ in others))
+        keep = "".join(c for c in target if c in avail)
+        eq = ",".join([out] + [s for s, _ in others]) + "->" + keep
+        gi = F.einsum(eq, g, *[o for _, o in others])
+        if keep != target:  # letters summed away inside this operand alone: broadcast back
+            shape = [in_shapes[i][target.index(c)] if c in keep else 1 for c in target]
+            gi = F.expand(F.reshape(gi, shape), in_shapes[i])
+        grads.append(gi)
+    return tuple(grads)
+
+
+def _einsum_shape(*ops, equation):
+    ins, out = parse_einsum(equation, [o.ndim for o in ops])
+    sizes = {}
+    for s, o in zip(ins, ops):
+        for c, d in zip(s, o.shape):
+            if d is None or d == 1:
+                sizes.setdefault(c, d)
+                continue
+            if sizes.get(c) not in (None, 1, d):
+                raise ShapeError(
+                    f"einsum(): operands do not broadcast with remapped shapes: subscript '{c}' has size "
+                    f"{sizes[c]} and {d} ({describe(ops)})"
+                )
+            sizes[c] = d
+    return tuple(sizes[c] for c in out)
+
+
+einsum_ = primitive(
+    "einsum",
+    kind=LINALG,
+    impl=_einsum_impl,
+    shape=_einsum_shape,
+    vjp=_einsum_vjp,
+    dtype="promote",
+    saves=None,
+    onnx="Einsum",
+    sample=dict(cases="einsum"),
+)
