@@ -10,6 +10,7 @@ from . import eager as _eager  # noqa: F401  (installs the eager interpreter)
 from . import ops as _ops
 from . import tensor_methods as _tensor_methods  # noqa: F401  (operators and methods on Tensor)
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd.anomaly import is_anomaly_enabled
 from .autograd.grad_mode import is_inference_mode_enabled
 from .devices import device
 from .dtypes import (
@@ -51,6 +52,7 @@ from .random import (
 from .tensor import Size, Tensor
 
 from . import autograd  # noqa: E402,F401
+from . import linalg, nn  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
@@ -90,7 +92,10 @@ def is_nonzero(input):
 
 
 def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
-    """Accepted for compatibility; ember prints with PyTorch's defaults."""
+    """PyTorch's print options (precision, summarization threshold, line width, ...)."""
+    from ._format import set_printoptions as _set
+
+    _set(precision, threshold, edgeitems, linewidth, profile, sci_mode)
 
 
 class cuda:  # noqa: N801 - ``torch.cuda`` namespace

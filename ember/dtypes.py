@@ -83,7 +83,12 @@ def set_default_dtype(d: dtype) -> None:
     d = as_dtype(d)
     if not d.is_floating_point:
         raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, got {d}")
-    _default_float[0] = d
+    if d is not _default_float[0]:
+        _default_float[0] = d
+        from .op import REGISTRY  # promotion results cached per dtype signature depend on the default
+
+        for op in REGISTRY.values():
+            op._casts.clear()
 
 
 def from_numpy_dtype(np_dtype) -> dtype:

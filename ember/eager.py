@@ -31,6 +31,24 @@ def _sig_of(d):
     return z if z is not None else _op.zero_dim(d.dtype)
 
 
+def signature(args):
+    """The dtype signature ``apply`` computes inline: what dtype rules and caches are keyed on."""
+    sig = []
+    for a in args:
+        if isinstance(a, Tensor):
+            sig.append(_sig_of(a._data))
+        else:
+            if isinstance(a, np.generic):
+                a = a.item()
+            sig.append(type(a))
+    return tuple(sig)
+
+
+def _scalar_as(value, np_dtype):
+    """A Python scalar as a NumPy scalar of the compute dtype, wrapping ints as PyTorch does."""
+    return np.asarray(value).astype(np_dtype)[()]
+
+
 def apply(op, args, attrs):
     arrays = []
     sig = []
@@ -64,7 +82,7 @@ def apply(op, args, attrs):
     except KeyError:
         casts = op.casts_for(sig)
     if casts is not None:
-        arrays = [a if c is None else a.astype(c) for a, c in zip(arrays, casts)]
+        arrays = [a if c is None else (a.astype(c) if type(a) not in _SCALARS else _scalar_as(a, c)) for a, c in zip(arrays, casts)]
     xp = np if type(first) is _ndarray else xp_of(first)
     try:
         out = op.impl(xp, *arrays, **attrs)
@@ -120,7 +138,8 @@ def _record(op, args, attrs, arrays, outs):
             saved[i] = a
             vc = a._counter()
             versions.append((i, vc, vc[0]))
-    in_meta = tuple((arr.shape, a._data.dtype) if m else None for a, arr, m in zip(args, arrays, mask))
+    # every tensor arg's shape: VJPs such as cat's and einsum's need those of args without grad too
+    in_meta = tuple((arr.shape, a._data.dtype) if isinstance(a, Tensor) else None for a, arr in zip(args, arrays))
     out_meta = tuple((o.shape, o.dtype) for o in outs)
     node = Node(
         op,

@@ -96,6 +96,12 @@ def _first_dtype(sig):
     raise TypeError("expected at least one tensor argument")
 
 
+# Python scalars are converted to these compute dtypes before the kernel runs: PyTorch wraps
+# out-of-range ints (uint8 - 1 -> 255) where NumPy raises, and NumPy's bfloat16 would turn
+# ``bf16 + 2.5`` into float32. (float16/float32/float64/int64 keep the scalar: NumPy agrees.)
+_SCALAR_CAST = frozenset(d for d in (dt.uint8, dt.int8, dt.int16, dt.int32, dt.bfloat16) if d is not None)
+
+
 # Named dtype rules: sig -> (dtype every tensor arg is cast to or None, out dtype(s)).
 def _rule_same(sig):
     return None, _first_dtype(sig)
@@ -197,7 +203,11 @@ class Op:
             targets = compute if isinstance(compute, tuple) else (compute,) * len(sig)
             casts = tuple(
                 t.np
-                if t is not None and not isinstance(s, type) and (s.dtype if isinstance(s, ZeroDim) else s) != t.np
+                if t is not None
+                and (
+                    (not isinstance(s, type) and (s.dtype if isinstance(s, ZeroDim) else s) != t.np)
+                    or (isinstance(s, type) and s in dt.SCALAR_TYPES and t in _SCALAR_CAST)
+                )
                 else None
                 for s, t in zip(sig, targets)
             )

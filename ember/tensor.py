@@ -31,7 +31,7 @@ class Tensor:
     # Hot fields live in slots; rarely set ones fall back to class defaults via __dict__.
     __slots__ = ("_data", "_node", "_idx", "_rg", "__dict__", "__weakref__")
 
-    grad = None
+    _grad = None
     _version_counter = None  # [int], shared between a tensor and its views
     _base = None  # the tensor this one is a view of
     _view_chain = None  # how to recompute this view from _base: ((fn, args, kwargs), ...)
@@ -160,6 +160,8 @@ class Tensor:
     def requires_grad(self, value):
         value = bool(value)
         if self._node is not None:
+            if value:  # PyTorch: a no-op on a non-leaf, which already requires grad
+                return
             raise RuntimeError(
                 "you can only change requires_grad flags of leaf variables. If you want to use a "
                 "computed variable in a subgraph that doesn't require differentiation use "
@@ -170,6 +172,33 @@ class Tensor:
                 f"only Tensors of floating point dtype can require gradients (got {self.dtype})"
             )
         self._rg = value
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}"
+                )
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value._data.shape)}' to a tensor of size "
+                    f"'{list(self._data.shape)}'. Please ensure that the gradient and the tensor are the same size"
+                )
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{value.dtype}' to a tensor with dtype '{self.dtype}'. "
+                    "Please ensure that the gradient and the tensor have the same dtype"
+                )
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
 
     def requires_grad_(self, requires_grad=True):
         self.requires_grad = requires_grad

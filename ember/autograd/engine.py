@@ -78,7 +78,21 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     inputs = _as_list(inputs)
     if inputs is not None and len(inputs) == 0:
         raise RuntimeError("'inputs' argument to backward() cannot be empty.")
-    _run(roots, retain_graph, create_graph, inputs, accumulate=True)
+    got = _run(roots, retain_graph, create_graph, inputs, accumulate=True)
+    if inputs is not None:  # only the given inputs accumulate, non-leaves included
+        from ..tensor import _make
+
+        for t, g in zip(inputs, got):
+            if g is None:
+                continue
+            if create_graph:
+                t.grad = g if t.grad is None else t.grad + g
+            elif t.grad is None:
+                t.grad = _make(g._data.copy())
+            elif t.grad._node is None and t.grad._data.shape == g._data.shape and t.grad._data.flags.writeable:
+                t.grad._data += g._data
+            else:
+                t.grad = _make(t.grad._data + g._data)
 
 
 def grad(
@@ -139,27 +153,32 @@ def _collect(root_nodes):
                 if m not in seen:
                     seen.add(m)
                     stack.append(m)
+            elif e is not None and e._hooks:  # a leaf with hooks: they see its summed grad, once
+                deps[id(e)] = deps.get(id(e), 0) + 1
     return deps, order
 
 
 def _needed(order, leaf_targets, node_targets):
-    """Nodes that lie on a path to one of the requested inputs (autograd.grad prunes the rest)."""
+    """Nodes whose VJP leads to one of the requested inputs (autograd.grad prunes the rest).
+
+    A requested non-leaf's own node runs only when it leads further to another input.
+    """
     needed = set()
+    reach = set()  # needed, or the node of a requested non-leaf
     # reverse-topological by creation order: producers are older than consumers
     for n in sorted(order, key=lambda n: n.seq):
-        if n in node_targets:
-            needed.add(n)
-            continue
         for e in n.edges:
             if e is None:
                 continue
             if type(e) is tuple:
-                if e[0] in needed:
+                if e[0] in reach:
                     needed.add(n)
                     break
             elif id(e) in leaf_targets:
                 needed.add(n)
                 break
+        if n in needed or n in node_targets:
+            reach.add(n)
     return needed
 
 
@@ -199,6 +218,7 @@ def _run(roots, retain_graph, create_graph, inputs, accumulate):
         heap = [(-n.seq, n) for n in root_nodes if deps.get(n, 0) == 0]
         heapq.heapify(heap)
         handed = set()  # ids of grad arrays already given to a leaf: later ones are copied
+        leaf_grads = {}  # id(leaf) -> grad summed so far, for leaves with hooks
         for _, g in roots:
             handed.add(id(g._data))
         while heap:
@@ -206,6 +226,11 @@ def _run(roots, retain_graph, create_graph, inputs, accumulate):
             grads = buffers.pop(node, None)
             if grads is None:
                 grads = [None] * len(node.out_meta)
+            # PyTorch captures a requested non-leaf's grad before its hooks when its node runs on
+            # to other inputs, and after them when it does not
+            early = node in node_targets and needed is not None and node in needed
+            if early:
+                _capture(node_targets[node], grads, capture)
             if node.hooks:
                 for idx, hooks in node.hooks.items():
                     g = grads[idx]
@@ -222,10 +247,8 @@ def _run(roots, retain_graph, create_graph, inputs, accumulate):
                     if t is not None and g is not None:
                         g = g if create_graph else g.detach()
                         t.grad = g if t.grad is None else t.grad + g
-            if node in node_targets:
-                for idx, k in node_targets[node].items():
-                    if grads[idx] is not None:
-                        capture[k] = grads[idx] if capture[k] is None else capture[k] + grads[idx]
+            if not early and node in node_targets:
+                _capture(node_targets[node], grads, capture)
             run_it = any(g is not None for g in grads) and (needed is None or node in needed)
             in_grads = _call_vjp(node, grads, retain_graph, create_graph, ops) if run_it else ()
             for i, e in enumerate(node.edges):
@@ -244,6 +267,13 @@ def _run(roots, retain_graph, create_graph, inputs, accumulate):
                     deps[m] -= 1
                     if deps[m] == 0:
                         heapq.heappush(heap, (-m.seq, m))
+                elif e._hooks and id(e) in deps:
+                    if gi is not None:
+                        lg = leaf_grads.get(id(e))
+                        leaf_grads[id(e)] = gi if lg is None else lg + gi
+                    deps[id(e)] -= 1
+                    if deps[id(e)] == 0 and id(e) in leaf_grads:
+                        _deliver_leaf(e, leaf_grads.pop(id(e)), accumulate, capture, leaf_targets, create_graph, handed)
                 elif gi is not None:
                     _deliver_leaf(e, gi, accumulate, capture, leaf_targets, create_graph, handed)
     finally:
@@ -251,12 +281,21 @@ def _run(roots, retain_graph, create_graph, inputs, accumulate):
     return capture
 
 
+def _capture(targets, grads, capture):
+    for idx, k in targets.items():
+        if grads[idx] is not None:
+            capture[k] = grads[idx] if capture[k] is None else capture[k] + grads[idx]
+
+
 def _call_vjp(node, grads, retain_graph, create_graph, ops):
     from ..tensor import _make
 
     op = node.op
     if node.fn is not None:  # a custom autograd.Function
-        return node.fn._backward(node, grads, retain_graph)
+        in_grads = node.fn._backward(node, grads, retain_graph)
+        if state.anomaly and state.anomaly_check_nan:
+            _check_nan(node, in_grads)
+        return in_grads
     if op.vjp is None:
         raise RuntimeError(
             f"the derivative for '{op.name}' is not implemented (it has no vjp in the op table); "
@@ -290,7 +329,7 @@ def _call_vjp(node, grads, retain_graph, create_graph, ops):
     g = grads[0] if op.nout == 1 else tuple(grads)
     in_shapes = tuple(m[0] if m is not None else None for m in node.in_meta)
     in_grads = op.vjp(g, *saved, out=out, need=need, in_shapes=in_shapes, **node.attrs)
-    if state.anomaly:
+    if state.anomaly and state.anomaly_check_nan:
         _check_nan(node, in_grads)
     if not retain_graph:
         node.saved = (tuple(None if hasattr(s, "_data") else s for s in saved), versions)
@@ -341,7 +380,7 @@ def _deliver_leaf(leaf, g, accumulate, capture, leaf_targets, create_graph, hand
 
 def _check_nan(node, grads):
     for i, g in enumerate(grads):
-        if g is not None and g._data.dtype.kind == "f" and np.isnan(np.asarray(g._data)).any():
+        if hasattr(g, "_data") and g._data.dtype.kind == "f" and np.isnan(np.asarray(g._data)).any():
             where = ""
             if node.trace:
                 fr = node.trace[-1]

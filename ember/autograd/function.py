@@ -85,6 +85,10 @@ class Function:
             state.enabled = prev
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
+        dirty = {id(t) for t in ctx.dirty}
+        for o in outs:
+            if isinstance(o, Tensor) and id(o) in dirty:  # mark_dirty: modified in place, returned as itself
+                o._bump_version()
         if not (state.enabled and any(ctx.needs_input_grad)):
             return out
         edges = tuple(
@@ -98,10 +102,21 @@ class Function:
         for i, o in enumerate(outs):
             if isinstance(o, Tensor):
                 diff = o.is_floating_point() and id(o) not in ctx.non_differentiable
+                if id(o) in dirty:
+                    if o._node is None and o._rg:
+                        raise RuntimeError("a leaf Variable that requires grad has been used in an in-place operation.")
+                    if diff:
+                        o._node, o._idx, o._rg = node, i, True
+                    wrapped.append(o)
+                    continue
                 t = _make(o._data, node if diff else None, i, diff)
+                t._version_counter = o._counter()
                 wrapped.append(t)
             else:
                 wrapped.append(o)
+        if ctx._saved:  # a saved output is the returned one: differentiable, and its in-place changes seen
+            by_id = {id(o): w for o, w in zip(outs, wrapped) if isinstance(o, Tensor)}
+            ctx._saved = tuple(by_id.get(id(t), t) if t is not None else None for t in ctx._saved)
         return wrapped[0] if single else tuple(wrapped)
 
     @classmethod
@@ -125,8 +140,9 @@ class Function:
                 raise RuntimeError(
                     f"function {cls.__name__}Backward returned an incorrect number of gradients (expected {n_in}, got {len(result)})"
                 )
-        if not retain_graph:
-            ctx._freed = bool(ctx._saved)
+        if not retain_graph and ctx._saved:
+            ctx._freed = True
+            ctx._saved = ()  # free them (and the cycle a saved output makes with its node)
         return result
 
 

@@ -15,6 +15,7 @@ class state:
     """Process-wide autograd switches read on the eager hot path."""
 
     enabled = True
+    inference = False  # inside inference_mode (not merely no_grad)
     anomaly = False
     anomaly_check_nan = True
 
@@ -38,19 +39,40 @@ class _Mode:
         state.enabled = self._prev
         return False
 
+    def _clone(self):
+        return copy.copy(self)
+
     def __call__(self, fn):
         if inspect.isgeneratorfunction(fn):
 
             @functools.wraps(fn)
             def gen_wrapper(*args, **kwargs):
-                with copy.copy(self):
-                    yield from fn(*args, **kwargs)
+                # as in PyTorch: the mode holds while the generator runs, not while it is suspended
+                gen = fn(*args, **kwargs)
+                try:
+                    with self._clone():
+                        response = gen.send(None)
+                    while True:
+                        try:
+                            request = yield response
+                        except GeneratorExit:
+                            with self._clone():
+                                gen.close()
+                            raise
+                        except BaseException as e:
+                            with self._clone():
+                                response = gen.throw(e)
+                        else:
+                            with self._clone():
+                                response = gen.send(request)
+                except StopIteration as e:
+                    return e.value
 
             return gen_wrapper
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with copy.copy(self):
+            with self._clone():
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -87,13 +109,37 @@ class set_grad_enabled(_Mode):
     def __enter__(self):
         return self
 
+    def __call__(self, fn):
+        state.enabled = self._prev  # as a decorator it changes the mode only while fn runs
+        return super().__call__(fn)
+
+    def _clone(self):
+        return set_grad_enabled(self._value)
+
 
 class inference_mode(_Mode):
     """Like no_grad (ember has no separate inference tensors); ``mode=False`` changes nothing."""
 
+    def __new__(cls, mode=True):
+        self = super().__new__(cls)
+        if callable(mode):  # bare ``@inference_mode``
+            self.__init__()
+            return self(mode)
+        return self
+
     def __init__(self, mode: bool = True):
         self._value = False if mode else None
+        self._inference = bool(mode)
+
+    def __enter__(self):
+        self._prev_inference = state.inference
+        state.inference = self._inference
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        state.inference = self._prev_inference
+        return super().__exit__(*exc)
 
 
 def is_inference_mode_enabled() -> bool:
-    return not state.enabled
+    return state.inference

@@ -17,6 +17,15 @@ def _camel(name: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
 
 
+# primitives whose PyTorch grad_fn is named otherwise than after the op
+_TORCH_NAMES = {
+    "cast": "ToCopyBackward0",
+    "contiguous": "CloneBackward0",
+    "log1p": "Log1PBackward0",
+    "view_scatter": "CopySlices",
+}
+
+
 class Node:
     __slots__ = (
         "op",
@@ -43,7 +52,7 @@ class Node:
         self.saved = saved  # per arg: None | (Tensor, version_counter, version)
         self.out = out  # saved output array(s) when the VJP reads them
         self.out_version = out_version
-        self.in_meta = in_meta  # per arg: None | (shape, np dtype) for args needing grad
+        self.in_meta = in_meta  # per arg: None | (shape, np dtype) for tensor args
         self.out_meta = out_meta  # per output: (shape, np dtype)
         self.seq = next(_seq)
         self.hooks = None  # {out_idx: [hook]} from Tensor.register_hook on non-leaves
@@ -55,7 +64,15 @@ class Node:
     def name(self) -> str:
         if self.fn is not None:
             return f"{self.fn.__name__}Backward"
-        return f"{_camel(self.op.name)}Backward0"
+        name = _TORCH_NAMES.get(self.op.name)
+        return name if name is not None else f"{_camel(self.op.name)}Backward0"
+
+    def __getattr__(self, name):
+        # a custom Function's grad_fn is its ctx in PyTorch: ctx attributes read through
+        fn = object.__getattribute__(self, "fn")
+        if fn is not None and not name.startswith("__"):
+            return getattr(object.__getattribute__(self, "attrs"), name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __repr__(self):
         return f"<{self.name()} object>"
@@ -80,6 +97,7 @@ class AccumulateGrad:
     """The grad_fn-like handle of a leaf tensor, as seen in ``next_functions``."""
 
     __slots__ = ("variable",)
+    next_functions = ()
 
     def __init__(self, variable):
         self.variable = variable

@@ -67,7 +67,8 @@ def _axis(x, dim, op):
     dims = _dims_arg(dim)
     if dims is None:
         return None
-    return tuple(sorted(wrap_dims(dims, x.ndim, op)))
+    axes = tuple(sorted(wrap_dims(dims, x.ndim, op)))
+    return axes if x.ndim else ()  # a 0-d tensor accepts dim 0 / -1 and reduces nothing
 
 
 # ---- arithmetic --------------------------------------------------------------
@@ -78,13 +79,18 @@ def add(input, other, *, alpha=1, out=None):
 
 
 def sub(input, other, *, alpha=1, out=None):
-    if isinstance(input, Tensor) and input.dtype is dt.bool_ and isinstance(other, Tensor) and other.dtype is dt.bool_:
+    if _is_bool(input) or _is_bool(other):
         raise RuntimeError(
-            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead."
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, "
+            "use the `~` or `logical_not()` operator instead."
         )
     if alpha != 1:
         other = E.mul(other, alpha)
     return E.sub(input, other)
+
+
+def _is_bool(x):
+    return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x.dtype is dt.bool_)
 
 
 subtract = sub
@@ -111,7 +117,15 @@ divide = true_divide = div
 floor_divide = E.floor_divide
 remainder = E.remainder
 fmod = E.fmod
-pow = E.pow
+def pow(input, exponent):
+    if isinstance(input, Tensor) and input.dtype.category != dt.FLOAT:
+        if isinstance(exponent, int) and not isinstance(exponent, builtins.bool) and exponent < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
+        if input.dtype is dt.bool_ and isinstance(exponent, builtins.bool):
+            return E.logical_or(input, not exponent)  # bool ** bool scalar stays bool, as in PyTorch
+    if _is_bool(input) and _is_bool(exponent):
+        raise NotImplementedError('"pow" not implemented for \'Bool\'')
+    return E.pow(input, exponent)
 neg = negative = E.neg
 abs = absolute = E.abs
 positive = lambda input: input  # noqa: E731
@@ -152,7 +166,7 @@ def logit(input, eps=None):
     return E.log(E.div(input, E.sub(1.0, input)))
 
 
-@composite(sample=dict(kind="binary", domain=[(-3.0, 3.0), (-3.0, 3.0)]))
+@composite(sample=dict(kind="binary", domain=[(-3.0, 3.0), (-3.0, 3.0)], scalar=False))
 def hypot(input, other):
     return E.sqrt(E.add(E.mul(input, input), E.mul(other, other)))
 
@@ -213,6 +227,12 @@ maximum, minimum = E.maximum, E.minimum
 fmax, fmin = E.maximum, E.minimum
 
 
+def _scalar_tensor_of(x, d):
+    from .creation import tensor
+
+    return tensor(x, dtype=d)
+
+
 def equal(input, other) -> bool:
     """True when both tensors have the same shape and elements (a Python bool)."""
     return tuple(input.shape) == tuple(other.shape) and builtins.bool(E.eq(input, other)._data.all())
@@ -231,6 +251,9 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
 def where(condition, input=None, other=None):
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # two scalars: PyTorch's scalar dtype
+        d = dt.result_type([], [], [type(input), type(other)])
+        input, other = _scalar_tensor_of(input, d), _scalar_tensor_of(other, d)
     if not isinstance(condition, Tensor):
         condition = _t(condition)
     if condition.dtype is not dt.bool_:
@@ -315,19 +338,25 @@ def min(input, dim=None, keepdim=False, *, other=None, out=None):
 
 
 def argmax(input, dim=None, keepdim=False):
+    if input.dtype is dt.bool_:
+        raise RuntimeError("argmax(): does not support bool input")
     return R.argmax(input, axis=None if dim is None else wrap_dim(dim, input.ndim, "argmax"), keepdim=keepdim)
 
 
 def argmin(input, dim=None, keepdim=False):
+    if input.dtype is dt.bool_:
+        raise RuntimeError("argmin(): does not support bool input")
     return R.argmin(input, axis=None if dim is None else wrap_dim(dim, input.ndim, "argmin"), keepdim=keepdim)
 
 
 def all(input, dim=None, keepdim=False):
-    return R.all_(input, axis=_axis(input, dim, "all"), keepdim=keepdim)
+    out = R.all_(input, axis=_axis(input, dim, "all"), keepdim=keepdim)
+    return cast(out, dtype=dt.uint8) if input.dtype is dt.uint8 else out  # PyTorch keeps uint8
 
 
 def any(input, dim=None, keepdim=False):
-    return R.any_(input, axis=_axis(input, dim, "any"), keepdim=keepdim)
+    out = R.any_(input, axis=_axis(input, dim, "any"), keepdim=keepdim)
+    return cast(out, dtype=dt.uint8) if input.dtype is dt.uint8 else out
 
 
 def count_nonzero(input, dim=None):
@@ -630,11 +659,10 @@ def cat(tensors, dim=0, *, out=None):
     tensors = [x for x in tensors]
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
-    # PyTorch skips legacy empty 1-D tensors of shape (0,)
-    kept = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
-    if len(kept) == 1:
-        return M.clone_(kept[0])
-    return M.cat_(*kept, axis=wrap_dim(dim, kept[0].ndim, "cat"))
+    # PyTorch skips legacy empty 1-D tensors of shape (0,) next to tensors of other ranks
+    ref = next((x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)), tensors[0])
+    kept = [x for x in tensors if x.ndim == ref.ndim or not (x.ndim == 1 and x.shape[0] == 0)]
+    return M.cat_(*kept, axis=wrap_dim(dim, ref.ndim, "cat"))
 
 
 concat = concatenate = cat
@@ -705,8 +733,9 @@ def chunk(input, chunks, dim=0):
         raise RuntimeError("chunk expects `chunks` to be greater than 0")
     d = wrap_dim(dim, input.ndim, "chunk")
     n = input.shape[d]
-    step = -(-n // chunks) if n else 1
-    return split(input, builtins.max(step, 1), d)
+    if n == 0:  # PyTorch returns ``chunks`` empty pieces
+        return tuple(_slice_along(input, d, 0, 0) for _ in range(chunks))
+    return split(input, -(-n // chunks), d)
 
 
 def unbind(input, dim=0):
@@ -943,10 +972,10 @@ def masked_scatter(input, mask, source):
 
 
 def nonzero(input, *, as_tuple=False):
+    if as_tuple and input.ndim == 0:
+        return (getitem(I.nonzero_(reshape(input, (1,))), (slice(None), 0)),)
     nz = I.nonzero_(input)
     if as_tuple:
-        if input.ndim == 0:
-            return (reshape(nz, (-1,)),)
         return tuple(getitem(nz, (slice(None), i)) for i in range(input.ndim))
     return nz
 
@@ -1019,6 +1048,8 @@ def take_along_dim(input, indices, dim=None):
 def softmax(input, dim=None, dtype=None, _stacklevel=3):
     if dtype is not None:
         input = cast(input, dtype=dtype)
+    elif not input.is_floating_point():
+        raise NotImplementedError(f'"softmax_lastdim_kernel_impl" not implemented for \'{input.dtype.name}\'')
     if dim is None:
         dim = 0 if input.ndim in (0, 1, 3) else 1  # PyTorch's legacy implicit choice
     return N.softmax_(input, axis=wrap_dim(dim, input.ndim, "softmax"))
@@ -1027,6 +1058,8 @@ def softmax(input, dim=None, dtype=None, _stacklevel=3):
 def log_softmax(input, dim=None, dtype=None, _stacklevel=3):
     if dtype is not None:
         input = cast(input, dtype=dtype)
+    elif not input.is_floating_point():
+        raise NotImplementedError(f'"log_softmax_lastdim_kernel_impl" not implemented for \'{input.dtype.name}\'')
     if dim is None:
         dim = 0 if input.ndim in (0, 1, 3) else 1
     return N.log_softmax_(input, axis=wrap_dim(dim, input.ndim, "log_softmax"))

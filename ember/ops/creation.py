@@ -85,7 +85,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     elif _contains_tensor(data):
         arr = np.array(_to_host(data))
         d = dt.from_numpy_dtype(arr.dtype)
-    elif hasattr(data, "__dlpack__") and not isinstance(data, np.ndarray):
+    elif hasattr(data, "__dlpack__") and not isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(np.from_dlpack(data), copy=True)
         d = dt.from_numpy_dtype(arr.dtype)
     else:
@@ -95,7 +95,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
         arr = np.array(arr, copy=True)
     if dtype is not None:
         d = dt.as_dtype(dtype)
-    arr = np.ascontiguousarray(arr.astype(d.np, copy=False))
+    arr = arr.astype(d.np, order="C", copy=False)  # np.ascontiguousarray would make 0-d arrays 1-d
     return _finish(arr, device, requires_grad)
 
 

@@ -286,8 +286,13 @@ def _maxmin_vjp(pick_x):
     return vjp
 
 
-maximum = _binary("maximum", lambda xp, x, y: xp.maximum(x, y), _maxmin_vjp(True), saves=(0, 1), onnx="Max")
-minimum = _binary("minimum", lambda xp, x, y: xp.minimum(x, y), _maxmin_vjp(False), saves=(0, 1), onnx="Min")
+_TENSORS_ONLY = dict(domain=[(-3.0, 3.0), (-2.9, 3.1)], scalar=False)  # shifted: no exact ties
+maximum = _binary(
+    "maximum", lambda xp, x, y: xp.maximum(x, y), _maxmin_vjp(True), saves=(0, 1), onnx="Max", sample=_TENSORS_ONLY
+)
+minimum = _binary(
+    "minimum", lambda xp, x, y: xp.minimum(x, y), _maxmin_vjp(False), saves=(0, 1), onnx="Min", sample=_TENSORS_ONLY
+)
 
 
 def _atan2_vjp(g, y, x, *, need, **_):
@@ -295,7 +300,14 @@ def _atan2_vjp(g, y, x, *, need, **_):
     return (g * x / d if need[0] else None, -g * y / d if need[1] else None)
 
 
-atan2 = _binary("atan2", lambda xp, y, x: xp.arctan2(y, x), _atan2_vjp, saves=(0, 1), dtype="float")
+atan2 = _binary(
+    "atan2",
+    lambda xp, y, x: xp.arctan2(y, x),
+    _atan2_vjp,
+    saves=(0, 1),
+    dtype="float",
+    sample=dict(domain=[(-3.0, 3.0), (-3.0, 3.0)], scalar=False),
+)
 floor_divide = _binary(
     "floor_divide",
     lambda xp, x, y: xp.floor_divide(x, y),
@@ -326,15 +338,16 @@ fmod = _binary(
 )
 
 _CMP = dict(domain=[(-2.0, 2.0), (-2.0, 2.0)], grad=False, ints=True)
+_LOGIC = dict(_CMP, scalar=False)  # torch.logical_* take tensors only
 eq = _binary("eq", lambda xp, x, y: xp.equal(x, y), dtype="compare", onnx="Equal", sample=_CMP)
 ne = _binary("ne", lambda xp, x, y: xp.not_equal(x, y), dtype="compare", sample=_CMP)
 lt = _binary("lt", lambda xp, x, y: xp.less(x, y), dtype="compare", onnx="Less", sample=_CMP)
 le = _binary("le", lambda xp, x, y: xp.less_equal(x, y), dtype="compare", onnx="LessOrEqual", sample=_CMP)
 gt = _binary("gt", lambda xp, x, y: xp.greater(x, y), dtype="compare", onnx="Greater", sample=_CMP)
 ge = _binary("ge", lambda xp, x, y: xp.greater_equal(x, y), dtype="compare", onnx="GreaterOrEqual", sample=_CMP)
-logical_and = _binary("logical_and", lambda xp, x, y: xp.logical_and(x, y), dtype="bool", onnx="And", sample=_CMP)
-logical_or = _binary("logical_or", lambda xp, x, y: xp.logical_or(x, y), dtype="bool", onnx="Or", sample=_CMP)
-logical_xor = _binary("logical_xor", lambda xp, x, y: xp.logical_xor(x, y), dtype="bool", onnx="Xor", sample=_CMP)
+logical_and = _binary("logical_and", lambda xp, x, y: xp.logical_and(x, y), dtype="bool", onnx="And", sample=_LOGIC)
+logical_or = _binary("logical_or", lambda xp, x, y: xp.logical_or(x, y), dtype="bool", onnx="Or", sample=_LOGIC)
+logical_xor = _binary("logical_xor", lambda xp, x, y: xp.logical_xor(x, y), dtype="bool", onnx="Xor", sample=_LOGIC)
 _BITS = dict(dtypes="int", grad=False)
 bitwise_and = _binary("bitwise_and", lambda xp, x, y: xp.bitwise_and(x, y), sample=_BITS)
 bitwise_or = _binary("bitwise_or", lambda xp, x, y: xp.bitwise_or(x, y), sample=_BITS)

@@ -80,7 +80,10 @@ def decode_key(key, arrays):
 
 
 def _getitem_impl(xp, x, *idx, key):
-    return x[decode_key(key, idx)]
+    k = decode_key(key, idx)
+    if not idx and Ellipsis not in key:
+        k = k + (Ellipsis,)  # basic indexing down to one element: a 0-d view, not a NumPy scalar copy
+    return x[k]
 
 
 def _getitem_shape(x, *idx, key):

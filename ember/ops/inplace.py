@@ -75,14 +75,23 @@ def commit(t, new, name="in-place op", allow_cast=False):
         nb = F.view_scatter(base, new, chain=t._view_chain)
         base._data[...] = nb._data  # writes through to t, which shares the memory
         base._bump_version()
-        base._node, base._idx, base._rg = nb._node, 0, True
+        _rebind(base, nb._node, 0)
         v = F.replay_view(base, t._view_chain)
-        t._node, t._idx, t._rg = v._node, v._idx, True
+        _rebind(t, v._node, v._idx)
         return t
     t._data[...] = new._data
     t._bump_version()
-    t._node, t._idx, t._rg = new._node, new._idx, True
+    _rebind(t, new._node, new._idx)
     return t
+
+
+def _rebind(t, node, idx):
+    """Give ``t`` its new history; a retain_grad() moves with it, as in PyTorch."""
+    old, old_idx = t._node, t._idx
+    t._node, t._idx, t._rg = node, idx, True
+    if t._retain and old is not None and old.retains:
+        old.retains.pop(old_idx, None)
+        t.retain_grad()
 
 
 def write_inplace(t, array):
@@ -103,7 +112,9 @@ def make_inplace(fn, name):
             with _NoGrad():
                 new = fn(self, *args, **kwargs)
         else:
-            new = fn(self, *args, **kwargs)
+            # PyTorch's original_self: what the op saves of self must survive this very write
+            src = _make(self._data.copy(), self._node, self._idx, self._rg)
+            new = fn(src, *args, **kwargs)
         return commit(self, new, name)
 
     method.__name__ = name

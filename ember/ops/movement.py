@@ -188,7 +188,8 @@ def _roll_impl(xp, x, shifts, axes):
 
 
 def _roll_vjp(g, x, *, shifts, axes, **_):
-    return (F.roll(g, tuple(-s for s in shifts), axes if axes else None),)
+    neg = -shifts if isinstance(shifts, int) else tuple(-s for s in shifts)
+    return (F.roll(g, neg, axes if axes else None),)
 
 
 roll_ = primitive(
@@ -262,11 +263,15 @@ triu_ = primitive(
 
 
 def _diagonal_impl(xp, x, offset=0, dim1=0, dim2=1):
-    v = xp.diagonal(x, offset, dim1, dim2)
-    if xp.__name__ == "numpy":
-        # NumPy hands out a read-only view; PyTorch's diagonal is a writable view
-        v = xp.lib.stride_tricks.as_strided(v, v.shape, v.strides, writeable=x.flags.writeable)
-    return v
+    if xp.__name__ != "numpy":
+        return xp.diagonal(x, offset, dim1, dim2)
+    # NumPy's diagonal is a read-only view; PyTorch's is writable: build it from strides
+    m = xp.moveaxis(x, (dim1, dim2), (-2, -1))
+    m = m[..., :, offset:] if offset >= 0 else m[..., -offset:, :]
+    n = max(0, min(m.shape[-2], m.shape[-1]))
+    return xp.lib.stride_tricks.as_strided(
+        m, m.shape[:-2] + (n,), m.strides[:-2] + (m.strides[-2] + m.strides[-1],), writeable=x.flags.writeable
+    )
 
 
 def _diagonal_shape(x, offset=0, dim1=0, dim2=1):
@@ -372,7 +377,7 @@ contiguous_ = primitive(
     vjp=lambda g, x, **_: (g,),
     saves=(),
     onnx="Identity",
-    sample=dict(domain=[(-3.0, 3.0)], unary=True),
+    sample=dict(domain=[(-3.0, 3.0)], unary=True, torch="Tensor.contiguous", ember="Tensor.contiguous"),
 )
 
 

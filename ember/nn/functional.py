@@ -1,0 +1,12 @@
+"""``torch.nn.functional``: the functional form of layers, activations and losses."""
+
+from __future__ import annotations
+
+from ..ops import gelu as _gelu
+from ..ops import log_softmax, mish, one_hot, pad, relu, sigmoid, silu, softmax, softplus, tanh  # noqa: F401
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _gelu(input, approximate=approximate)
