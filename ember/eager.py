@@ -18,6 +18,8 @@ from .devices import xp_of
 from .errors import op_error
 from .tensor import Tensor, _make
 
+_new = object.__new__
+
 _ndarray = np.ndarray
 _zero_dim = _op._ZERO_DIM
 _SCALARS = (float, int, bool)
@@ -51,38 +53,43 @@ def _scalar_as(value, np_dtype):
 
 def apply(op, args, attrs):
     arrays = []
-    sig = []
     rg = False
     first = None
+    uniform = True  # every tensor arg has one float dtype and scalars are int/float: no casts
     for a in args:
         if isinstance(a, Tensor):
             d = a._data
             if first is None:
                 first = d
+                d0 = d.dtype
+            elif d.dtype is not d0:
+                uniform = False
             arrays.append(d)
-            sig.append(d.dtype if d.ndim else _sig_of(d))
             if a._rg:
                 rg = True
         else:
             t = type(a)
-            if t not in _SCALARS:
+            if t is not float and t is not int:
+                uniform = False
                 if isinstance(a, np.generic):
                     a = a.item()
-                    t = type(a)
                 elif isinstance(a, _ndarray):
                     raise TypeError(
                         f"{op.name}: expected ember Tensors or Python numbers, got a numpy.ndarray; "
                         "wrap it with ember.as_tensor()"
                     )
             arrays.append(a)
-            sig.append(t)
-    sig = tuple(sig)
-    try:
-        casts = op._casts[sig]
-    except KeyError:
-        casts = op.casts_for(sig)
-    if casts is not None:
-        arrays = [a if c is None else (a.astype(c) if type(a) not in _SCALARS else _scalar_as(a, c)) for a, c in zip(arrays, casts)]
+    if not uniform or first is None or d0.kind != "f":
+        sig = signature(args)
+        try:
+            casts = op._casts[sig]
+        except KeyError:
+            casts = op.casts_for(sig)
+        if casts is not None:
+            arrays = [
+                a if c is None else (a.astype(c) if type(a) not in _SCALARS else _scalar_as(a, c))
+                for a, c in zip(arrays, casts)
+            ]
     xp = np if type(first) is _ndarray else xp_of(first)
     try:
         out = op.impl(xp, *arrays, **attrs)
@@ -92,13 +99,18 @@ def apply(op, args, attrs):
     if op.nout == 1:
         if type(out) is not _ndarray:
             out = xp.asarray(out)
-        if rg and state.enabled and out.dtype.kind in _FLOAT_KINDS:
+        t = _new(Tensor)
+        t._data = out
+        t._idx = 0
+        if rg and state.enabled and out.dtype.kind == "f":
             node = _record(op, args, attrs, arrays, (out,))
-            t = _make(out, node, 0, True)
+            t._node = node
+            t._rg = True
             if op.saves_out:
                 t._version_counter = node.out_version
         else:
-            t = _make(out)
+            t._node = None
+            t._rg = False
         if op.view:
             _mark_view(t, op, args, attrs)
         return t
@@ -125,31 +137,43 @@ def _mark_view(t, op, args, attrs):
 
 
 def _record(op, args, attrs, arrays, outs):
-    mask = tuple(isinstance(a, Tensor) and a._rg for a in args)
-    edges = tuple(
-        ((a._node, a._idx) if a._node is not None else a) if m else None for a, m in zip(args, mask)
-    )
-    keep = op.saved_indices(mask)
-    saved = [None if isinstance(a, Tensor) else a for a in args]
+    """A tape node: edges captured now, saved tensors with their versions (one pass over args)."""
+    n = len(args)
+    edges = [None] * n
+    in_meta = [None] * n  # every tensor's shape: cat's and einsum's VJPs need those without grad too
+    saved = list(args)
+    bits = 0
+    for i in range(n):
+        a = args[i]
+        if isinstance(a, Tensor):
+            saved[i] = None
+            in_meta[i] = (arrays[i].shape, a._data.dtype)
+            if a._rg:
+                bits |= 1 << i
+                node = a._node
+                edges[i] = (node, a._idx) if node is not None else a
+    keep = op._saves_by_mask.get(bits)
+    if keep is None:
+        keep = op.saved_indices(tuple(bool(bits >> i & 1) for i in range(n)), bits)
     versions = []
     for i in keep:
         a = args[i]
         if isinstance(a, Tensor):
             saved[i] = a
-            vc = a._counter()
+            vc = a._version_counter
+            if vc is None:
+                vc = a._version_counter = [0]
             versions.append((i, vc, vc[0]))
-    # every tensor arg's shape: VJPs such as cat's and einsum's need those of args without grad too
-    in_meta = tuple((arr.shape, a._data.dtype) if isinstance(a, Tensor) else None for a, arr in zip(args, arrays))
-    out_meta = tuple((o.shape, o.dtype) for o in outs)
+    saves_out = op.saves_out
     node = Node(
         op,
         attrs,
         edges,
-        (tuple(saved), tuple(versions)),
-        (outs[0] if op.nout == 1 else outs) if op.saves_out else None,
-        [0] if op.saves_out else None,
+        (saved, versions),
+        (outs[0] if op.nout == 1 else outs) if saves_out else None,
+        [0] if saves_out else None,
         in_meta,
-        out_meta,
+        [(o.shape, o.dtype) for o in outs],
     )
     if state.anomaly:
         node.trace = traceback.extract_stack()[:-3]

@@ -219,9 +219,13 @@ class Op:
     def out_dtype(self, sig):
         return self.dtype_rule(sig)[1]
 
-    def saved_indices(self, mask):
-        """Which args the VJP needs when the args flagged in ``mask`` need gradients."""
-        got = self._saves_by_mask.get(mask)
+    def saved_indices(self, mask, key=None):
+        """Which args the VJP needs when the args flagged in ``mask`` need gradients.
+
+        Cached under ``key`` (the eager interpreter passes the mask as an int bitmask).
+        """
+        key = mask if key is None else key
+        got = self._saves_by_mask.get(key)
         if got is None:
             saves = self.saves
             if saves is None:  # default: everything
@@ -234,7 +238,7 @@ class Op:
                 got = tuple(sorted(i for i in need if i != "out" and i < len(mask)))
             else:
                 got = tuple(i for i in saves if i != "out" and i < len(mask))
-            self._saves_by_mask[mask] = got
+            self._saves_by_mask[key] = got
         return got
 
 

@@ -24,6 +24,15 @@ LIBS = (torch, ember)
 # ---------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _restore_global_modes():
+    """A failing test must not leave grad mode or anomaly detection switched for the next one."""
+    yield
+    for T in LIBS:
+        T.set_grad_enabled(True)
+        T.autograd.set_detect_anomaly(False)
+
+
 def _rng(seed=0):
     return np.random.default_rng(seed)
 

@@ -48,17 +48,47 @@ def _infer_dtype(data):
     """PyTorch's inference for Python data: floats -> default dtype, ints -> int64, bools -> bool."""
     arr = np.asarray(data)
     kind = arr.dtype.kind
-    if kind == "b":
-        return arr, dt.bool_
-    if kind in "iu":
-        return arr, dt.int64 if not isinstance(data, np.ndarray) else dt.from_numpy_dtype(arr.dtype)
-    if kind == "f":
-        if isinstance(data, np.ndarray) or (isinstance(data, np.generic)):
-            return arr, dt.from_numpy_dtype(arr.dtype)
-        return arr, dt.get_default_dtype()
     if kind == "c":
         raise TypeError("ember does not support complex tensors")
-    raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+    if kind not in "biuf":
+        raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+    if isinstance(data, (np.ndarray, np.generic)):  # NumPy data keeps its dtype
+        return arr, dt.from_numpy_dtype(arr.dtype)
+    if isinstance(data, (list, tuple)):
+        return arr, _sequence_dtype(data) or dt.get_default_dtype()
+    return arr, dt.scalar_dtype(data)
+
+
+def _sequence_dtype(data):
+    """PyTorch's dtype for a nested list: each leaf's dtype (NumPy scalars keep theirs), promoted."""
+    types, arrays = set(), []
+
+    def walk(x):
+        if x and isinstance(x[0], (list, tuple)):
+            for y in x:
+                walk(y)
+        else:
+            ts = set(map(type, x))
+            if np.ndarray in ts:
+                arrays.extend(y.dtype for y in x if isinstance(y, np.ndarray))
+            types.update(ts)
+
+    walk(data)
+    out = None
+    for t in types:
+        if t is np.ndarray:
+            continue
+        if t is bool or t is int or t is float:
+            d = dt.scalar_dtype(t())
+        elif issubclass(t, np.generic):
+            d = dt.from_numpy_dtype(np.dtype(t))
+        else:
+            return None
+        out = d if out is None else dt.promote_types(out, d)
+    for a in arrays:
+        d = dt.from_numpy_dtype(a)
+        out = d if out is None else dt.promote_types(out, d)
+    return out
 
 
 def _contains_tensor(data):
@@ -253,8 +283,23 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     d = dt.as_dtype(dtype) if dtype is not None else dt.get_default_dtype()
-    data = np.linspace(float(start), float(end), int(steps)).astype(d.np)
-    return _finish(data, device, requires_grad)
+    steps = int(steps)
+    if steps < 0:
+        raise RuntimeError("linspace(): number of steps must be non-negative")
+    start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
+    if d.is_floating_point:
+        ct = d.np.type  # computed in the dtype itself, rounding after each operation as PyTorch's kernel does
+        start, end = np.asarray(start).astype(ct)[()], np.asarray(end).astype(ct)[()]
+    else:  # integer linspace converts the endpoints first, then steps in double
+        ct = np.float64
+        start, end = ct(int(start)), ct(int(end))
+    if steps <= 1:
+        data = np.full(steps, start, dtype=ct)
+    else:  # PyTorch's kernel: the first half counts up from start, the second half down from end
+        step = (end - start) / ct(steps - 1)
+        idx = np.arange(steps, dtype=ct)
+        data = np.where(idx < steps // 2, start + step * idx, end - step * (ct(steps - 1) - idx))
+    return _finish(data.astype(d.np), device, requires_grad)
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
