@@ -125,7 +125,9 @@ def _tensor_str_with_formatter(data, indent, summarize, formatter):
         rows = list(range(e)) + [None] + list(range(n - e, n))
     else:
         rows = list(range(n))
-    slices = ["..." if i is None else _tensor_str_with_formatter(data[i], indent + 1, summarize, formatter) for i in rows]
+    slices = [
+        "..." if i is None else _tensor_str_with_formatter(data[i], indent + 1, summarize, formatter) for i in rows
+    ]
     return "[" + ("," + "\n" * (data.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
 
 

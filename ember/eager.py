@@ -140,21 +140,25 @@ def _record(op, args, attrs, arrays, outs):
     """A tape node: edges captured now, saved tensors with their versions (one pass over args)."""
     n = len(args)
     edges = [None] * n
-    in_meta = [None] * n  # every tensor's shape: cat's and einsum's VJPs need those without grad too
+    in_meta = [None] * n  # shapes of args needing grads; of every tensor arg for ops with all_shapes
     saved = list(args)
     bits = 0
+    all_shapes = op.all_shapes
     for i in range(n):
         a = args[i]
         if isinstance(a, Tensor):
             saved[i] = None
-            in_meta[i] = (arrays[i].shape, a._data.dtype)
             if a._rg:
+                in_meta[i] = (arrays[i].shape, a._data.dtype)
                 bits |= 1 << i
                 node = a._node
                 edges[i] = (node, a._idx) if node is not None else a
-    keep = op._saves_by_mask.get(bits)
+            elif all_shapes:
+                in_meta[i] = (arrays[i].shape, a._data.dtype)
+    key = bits | 1 << n  # a marker bit above the mask: what to save depends on the arg count too (getitem)
+    keep = op._saves_by_mask.get(key)
     if keep is None:
-        keep = op.saved_indices(tuple(bool(bits >> i & 1) for i in range(n)), bits)
+        keep = op.saved_indices(tuple(bool(bits >> i & 1) for i in range(n)), key)
     versions = []
     for i in keep:
         a = args[i]
@@ -173,7 +177,7 @@ def _record(op, args, attrs, arrays, outs):
         (outs[0] if op.nout == 1 else outs) if saves_out else None,
         [0] if saves_out else None,
         in_meta,
-        [(o.shape, o.dtype) for o in outs],
+        None if len(outs) == 1 else [(o.shape, o.dtype) for o in outs],
     )
     if state.anomaly:
         node.trace = traceback.extract_stack()[:-3]

@@ -167,6 +167,7 @@ class Op:
         "differentiable",
         "nondiff_args",
         "fn",
+        "all_shapes",
     )
 
     def __init__(self, name, kind, impl, shape, vjp, dtype, saves, view, nout, onnx, doc, sample, nondiff_args):
@@ -187,6 +188,7 @@ class Op:
         self.nondiff_args = nondiff_args
         self._casts = {}
         self._saves_by_mask = {}
+        self.all_shapes = False
 
     def __repr__(self):
         return f"<ember op {self.name}>"
@@ -264,6 +266,7 @@ def primitive(
     onnx=None,
     sample=None,
     nondiff_args=(),
+    all_shapes=False,
     doc=None,
 ):
     """Register a primitive and return the function users call.
@@ -277,12 +280,14 @@ def primitive(
     saves                           which args (indices) and/or "out" the VJP reads; a dict
                                     {i: (...)} says what the gradient of arg i needs; None = all
     view                            the output may share memory with arg 0
+    all_shapes                      the VJP reads ``in_shapes`` of args that need no gradient
     sample                          how the op-table tests generate inputs (see tests/sweep)
     """
     if name in REGISTRY:
         raise ValueError(f"op {name!r} registered twice")
     op = Op(name, kind, impl, shape, vjp, dtype, saves, view, nout, onnx, doc, sample, nondiff_args)
     op.saves_out = _saves_out(saves)
+    op.all_shapes = all_shapes
     REGISTRY[name] = op
 
     def fn(*args, **attrs):

@@ -103,7 +103,7 @@ def _out(data, dtype, device, requires_grad):
 def _float_dtype(dtype):
     d = dt.as_dtype(dtype) if dtype is not None else dt.get_default_dtype()
     if not d.is_floating_point:
-        raise RuntimeError(f"expected a floating-point dtype for random sampling, got {d}")
+        raise NotImplementedError(f'random sampling is not implemented for {d} (expected a floating-point dtype)')
     return d
 
 
@@ -132,6 +132,8 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if high is None:
         low, high = 0, low
     d = dt.as_dtype(dtype) if dtype is not None else dt.int64
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     data = _gen(generator).integers(low, high, size=_size((size,)), dtype=np.int64).astype(d.np)
     return _out(data, d, device, requires_grad)
 

@@ -20,6 +20,21 @@ class Size(tuple):
     def __repr__(self):
         return f"ember.Size({list(self)})"
 
+    def __getitem__(self, key):
+        out = tuple.__getitem__(self, key)
+        return Size(out) if isinstance(key, slice) else out
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __radd__(self, other):
+        return Size(tuple(other) + tuple(self))
+
+    def __mul__(self, n):
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
+
     def numel(self):
         n = 1
         for s in self:
@@ -53,7 +68,7 @@ class Tensor:
             t = _tensor(args[0], dtype=dtype or dt.get_default_dtype(), device=device)
             data = t._data
         else:
-            shape = tuple(args[0]) if len(args) == 1 and not isinstance(args[0], int) else args
+            shape = args if args else (0,)  # Tensor() is an empty 1-d tensor
             data = np.empty(shape, dtype=(dtype or dt.get_default_dtype()).np)
         self._data = data
         self._node = None
@@ -290,9 +305,13 @@ class Tensor:
         return _dev.move(self._data, _dev.CPU).tolist()
 
     def __float__(self):
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return float(self.item())
 
     def __int__(self):
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self.item())
 
     def __index__(self):
@@ -303,7 +322,8 @@ class Tensor:
     def __bool__(self):
         if self._data.size != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with more than one value is ambiguous (shape {tuple(self._data.shape)})"
+                f"Boolean value of Tensor with {'no' if self._data.size == 0 else 'more than one'} value"
+                f"{'s' if self._data.size == 0 else ''} is ambiguous"
             )
         return bool(self._data.item())
 
@@ -325,7 +345,7 @@ class Tensor:
 
     def __dlpack__(self, *args, **kwargs):
         if self._rg:
-            raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):

@@ -19,7 +19,7 @@ from .tensor import Tensor, _make
 # ---- operators -----------------------------------------------------------------
 Tensor.__add__ = E.add
 Tensor.__radd__ = lambda self, other: E.add(other, self)
-Tensor.__sub__ = F.sub
+Tensor.__sub__ = E.sub
 Tensor.__rsub__ = lambda self, other: F.sub(other, self)
 Tensor.__mul__ = E.mul
 Tensor.__rmul__ = lambda self, other: E.mul(other, self)

@@ -13,6 +13,7 @@ import heapq
 
 import numpy as np
 
+from ..tensor import Tensor, _make
 from .grad_mode import state
 from .node import Node
 
@@ -137,6 +138,11 @@ def grad(
     return tuple(result) if not single else (result[0],)
 
 
+def _nout(node):
+    meta = node.out_meta
+    return 1 if meta is None else len(meta)  # eager nodes of one output keep no out_meta
+
+
 def _collect(root_nodes):
     """Consumer counts of every node reachable from the roots, and a topological order."""
     deps = {}
@@ -210,7 +216,7 @@ def _run(roots, retain_graph, create_graph, inputs, accumulate):
                 continue
             buf = buffers.get(t._node)
             if buf is None:
-                buf = buffers[t._node] = [None] * len(t._node.out_meta)
+                buf = buffers[t._node] = [None] * _nout(t._node)
                 root_nodes.append(t._node)
             buf[t._idx] = g if buf[t._idx] is None else buf[t._idx] + g
         deps, order = _collect(root_nodes)
@@ -221,52 +227,45 @@ def _run(roots, retain_graph, create_graph, inputs, accumulate):
         leaf_grads = {}  # id(leaf) -> grad summed so far, for leaves with hooks
         for _, g in roots:
             handed.add(id(g._data))
+        heappop, heappush = heapq.heappop, heapq.heappush
         while heap:
-            _, node = heapq.heappop(heap)
+            _, node = heappop(heap)
             grads = buffers.pop(node, None)
             if grads is None:
-                grads = [None] * len(node.out_meta)
-            # PyTorch captures a requested non-leaf's grad before its hooks when its node runs on
-            # to other inputs, and after them when it does not
-            early = node in node_targets and needed is not None and node in needed
-            if early:
-                _capture(node_targets[node], grads, capture)
-            if node.hooks:
-                for idx, hooks in node.hooks.items():
-                    g = grads[idx]
+                grads = [None] * _nout(node)
+            if node_targets or node.hooks or node.retains:
+                _node_side_effects(node, grads, node_targets, needed, capture, create_graph)
+            if needed is None or node in needed:
+                for g in grads:
                     if g is not None:
-                        for h in list(hooks):
-                            r = h(g)
-                            if r is not None:
-                                g = r
-                        grads[idx] = g
-            if node.retains:
-                for idx, ref in node.retains.items():
-                    t = ref()
-                    g = grads[idx]
-                    if t is not None and g is not None:
-                        g = g if create_graph else g.detach()
-                        t.grad = g if t.grad is None else t.grad + g
-            if not early and node in node_targets:
-                _capture(node_targets[node], grads, capture)
-            run_it = any(g is not None for g in grads) and (needed is None or node in needed)
-            in_grads = _call_vjp(node, grads, retain_graph, create_graph, ops) if run_it else ()
+                        in_grads = _call_vjp(node, grads, retain_graph, create_graph, ops)
+                        break
+                else:
+                    in_grads = ()
+            else:
+                in_grads = ()
+            n_in = len(in_grads)
+            in_meta = node.in_meta
             for i, e in enumerate(node.edges):
                 if e is None:
                     continue
-                gi = in_grads[i] if i < len(in_grads) else None
+                gi = in_grads[i] if i < n_in else None
                 if gi is not None:
-                    gi = _fit(gi, node.in_meta[i], node, i, ops)
+                    shape, dtype = in_meta[i]
+                    d = gi._data
+                    if d.shape != shape or d.dtype != dtype:
+                        gi = _fit(gi, shape, dtype, ops)
                 if type(e) is tuple:
                     m, k = e
                     if gi is not None:
                         buf = buffers.get(m)
                         if buf is None:
-                            buf = buffers[m] = [None] * len(m.out_meta)
+                            buf = buffers[m] = [None] * _nout(m)
                         buf[k] = gi if buf[k] is None else buf[k] + gi
-                    deps[m] -= 1
-                    if deps[m] == 0:
-                        heapq.heappush(heap, (-m.seq, m))
+                    left = deps[m] - 1
+                    deps[m] = left
+                    if left == 0:
+                        heappush(heap, (-m.seq, m))
                 elif e._hooks and id(e) in deps:
                     if gi is not None:
                         lg = leaf_grads.get(id(e))
@@ -281,6 +280,33 @@ def _run(roots, retain_graph, create_graph, inputs, accumulate):
     return capture
 
 
+def _node_side_effects(node, grads, node_targets, needed, capture, create_graph):
+    """Hooks, retain_grad and autograd.grad captures of a node's output gradients."""
+    # PyTorch captures a requested non-leaf's grad before its hooks when its node runs on
+    # to other inputs, and after them when it does not
+    early = node in node_targets and needed is not None and node in needed
+    if early:
+        _capture(node_targets[node], grads, capture)
+    if node.hooks:
+        for idx, hooks in node.hooks.items():
+            g = grads[idx]
+            if g is not None:
+                for h in list(hooks):
+                    r = h(g)
+                    if r is not None:
+                        g = r
+                grads[idx] = g
+    if node.retains:
+        for idx, ref in node.retains.items():
+            t = ref()
+            g = grads[idx]
+            if t is not None and g is not None:
+                g = g if create_graph else g.detach()
+                t.grad = g if t.grad is None else t.grad + g
+    if not early and node in node_targets:
+        _capture(node_targets[node], grads, capture)
+
+
 def _capture(targets, grads, capture):
     for idx, k in targets.items():
         if grads[idx] is not None:
@@ -288,8 +314,6 @@ def _capture(targets, grads, capture):
 
 
 def _call_vjp(node, grads, retain_graph, create_graph, ops):
-    from ..tensor import _make
-
     op = node.op
     if node.fn is not None:  # a custom autograd.Function
         in_grads = node.fn._backward(node, grads, retain_graph)
@@ -325,22 +349,22 @@ def _call_vjp(node, grads, retain_graph, create_graph, ops):
             out = _make(node.out, node, 0, True)
         else:
             out = tuple(_make(o, node, i, o.dtype.kind == "f") for i, o in enumerate(node.out))
-    need = tuple(e is not None for e in node.edges)
+    need = [e is not None for e in node.edges]
     g = grads[0] if op.nout == 1 else tuple(grads)
-    in_shapes = tuple(m[0] if m is not None else None for m in node.in_meta)
+    in_shapes = [m[0] if m is not None else None for m in node.in_meta]
     in_grads = op.vjp(g, *saved, out=out, need=need, in_shapes=in_shapes, **node.attrs)
     if state.anomaly and state.anomaly_check_nan:
         _check_nan(node, in_grads)
     if not retain_graph:
-        node.saved = (tuple(None if hasattr(s, "_data") else s for s in saved), versions)
+        if versions:
+            node.saved = ([None if isinstance(s, Tensor) else s for s in saved], versions)
         node.out = None
         node.freed = True
     return in_grads
 
 
-def _fit(g, meta, node, i, ops):
+def _fit(g, shape, dtype, ops):
     """Undo broadcasting and restore the input's dtype: once here for every op."""
-    shape, dtype = meta
     if g._data.shape != shape:
         g = ops.sum_to_shape(g, shape)
     if g._data.dtype != dtype:

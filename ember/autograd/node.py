@@ -37,13 +37,15 @@ class Node:
         "in_meta",
         "out_meta",
         "seq",
-        "hooks",
-        "retains",
-        "freed",
-        "trace",
-        "fn",
+        "__dict__",
         "__weakref__",
     )
+    # rarely set: class defaults, so recording a node assigns only the fields above
+    hooks = None  # {out_idx: [hook]} from Tensor.register_hook on non-leaves
+    retains = None  # {out_idx: weakref to Tensor} from retain_grad()
+    freed = False
+    trace = None  # creation stack, recorded under detect_anomaly
+    fn = None  # the autograd.Function class of a custom op
 
     def __init__(self, op, attrs, edges, saved, out, out_version, in_meta, out_meta):
         self.op = op  # an Op, or None for custom Functions (see fn)
@@ -55,11 +57,6 @@ class Node:
         self.in_meta = in_meta  # per arg: None | (shape, np dtype) for tensor args
         self.out_meta = out_meta  # per output: (shape, np dtype)
         self.seq = next(_seq)
-        self.hooks = None  # {out_idx: [hook]} from Tensor.register_hook on non-leaves
-        self.retains = None  # {out_idx: weakref to Tensor} from retain_grad()
-        self.freed = False
-        self.trace = None  # creation stack, recorded under detect_anomaly
-        self.fn = None
 
     def name(self) -> str:
         if self.fn is not None:

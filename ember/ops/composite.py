@@ -79,21 +79,17 @@ def add(input, other, *, alpha=1, out=None):
 
 
 def sub(input, other, *, alpha=1, out=None):
-    if _is_bool(input) or _is_bool(other):
-        raise RuntimeError(
-            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, "
-            "use the `~` or `logical_not()` operator instead."
-        )
     if alpha != 1:
         other = E.mul(other, alpha)
-    return E.sub(input, other)
+    return E.sub(input, other)  # its dtype rule refuses bool operands, as PyTorch does
+
+
+subtract = sub
 
 
 def _is_bool(x):
     return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x.dtype is dt.bool_)
 
-
-subtract = sub
 mul = multiply = E.mul
 
 
@@ -117,15 +113,23 @@ divide = true_divide = div
 floor_divide = E.floor_divide
 remainder = E.remainder
 fmod = E.fmod
+
+
 def pow(input, exponent):
     if isinstance(input, Tensor) and input.dtype.category != dt.FLOAT:
         if isinstance(exponent, int) and not isinstance(exponent, builtins.bool) and exponent < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
         if input.dtype is dt.bool_ and isinstance(exponent, builtins.bool):
             return E.logical_or(input, not exponent)  # bool ** bool scalar stays bool, as in PyTorch
-    if _is_bool(input) and _is_bool(exponent):
+    if _is_bool_arg(input) and _is_bool_arg(exponent):
         raise NotImplementedError('"pow" not implemented for \'Bool\'')
     return E.pow(input, exponent)
+
+
+def _is_bool_arg(x):
+    return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x.dtype is dt.bool_)
+
+
 neg = negative = E.neg
 abs = absolute = E.abs
 positive = lambda input: input  # noqa: E731
@@ -903,10 +907,18 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
         src = value
     if not isinstance(src, Tensor):
         src = float(src) if input.is_floating_point() else src
+    _same_dtype(input, src, "scatter(): Expected self.dtype to be equal to src.dtype")
     return I.scatter_prim(input, index, src, dim=wrap_dim(dim, input.ndim, "scatter"))
 
 
+def _same_dtype(input, source, msg):
+    """PyTorch's scatter/index_add/index_copy/index_put refuse a source of another dtype."""
+    if isinstance(source, Tensor) and source.dtype is not input.dtype:
+        raise RuntimeError(f"{msg} (self: {input.dtype}, source: {source.dtype})")
+
+
 def scatter_add(input, dim, index, src):
+    _same_dtype(input, src, "scatter(): Expected self.dtype to be equal to src.dtype")
     return I.scatter_prim(input, index, src, dim=wrap_dim(dim, input.ndim, "scatter_add"), accumulate=True)
 
 
@@ -919,6 +931,7 @@ def index_select(input, dim, index):
 
 def index_add(input, dim, index, source, *, alpha=1):
     d = wrap_dim(dim, input.ndim, "index_add")
+    _same_dtype(input, source, "index_add_(): self and source must have the same scalar type")
     if alpha != 1:
         source = E.mul(source, alpha)
     enc, tensors = I.encode_key((slice(None),) * d + (index,))
@@ -933,11 +946,13 @@ def index_fill(input, dim, index, value):
 
 def index_copy(input, dim, index, source):
     d = wrap_dim(dim, input.ndim, "index_copy")
+    _same_dtype(input, source, "index_copy_(): self and source expected to have the same dtype")
     enc, tensors = I.encode_key((slice(None),) * d + (index,))
     return I.index_put_prim(input, source, *tensors, key=enc)
 
 
 def index_put(input, indices, values, accumulate=False):
+    _same_dtype(input, values, "Index put requires the source and destination dtypes match")
     enc, tensors = I.encode_key(tuple(indices))
     return I.index_put_prim(input, values, *tensors, key=enc, accumulate=accumulate)
 
@@ -964,6 +979,7 @@ def masked_select(input, mask):
 
 
 def masked_scatter(input, mask, source):
+    _same_dtype(input, source, "masked_scatter: expected self and source to have same dtypes")
     shape = tuple(input.shape)
     m = expand(mask, shape)
     n = int(m._data.sum())

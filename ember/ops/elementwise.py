@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import ops as F
 from ..op import ELEMENTWISE, primitive
 from ._rules import broadcast, same_shape
@@ -40,9 +42,23 @@ def _binary(name, impl, vjp=None, saves=None, dtype="promote", onnx=None, sample
 
 
 # ---- unary ----------------------------------------------------------------
+def _same_not_bool(name):
+    """dtype rule "same" that refuses bool inputs, as PyTorch's abs/floor/round kernels do."""
+
+    def rule(sig):
+        from ..op import _first_dtype
+
+        d = _first_dtype(sig)
+        if d.category == 0:
+            raise NotImplementedError(f'"{name}" not implemented for \'Bool\'')
+        return None, d
+
+    return rule
+
+
 neg = _unary("neg", lambda xp, x: xp.negative(x), lambda g, x, **_: (-g,), saves=(), dtype="same", onnx="Neg")
 abs = _unary(
-    "abs", lambda xp, x: xp.abs(x), lambda g, x, **_: (g * F.sign(x),), saves=(0,), dtype="same", onnx="Abs"
+    "abs", lambda xp, x: xp.abs(x), lambda g, x, **_: (g * F.sign(x),), saves=(0,), dtype=_same_not_bool("abs"), onnx="Abs"
 )
 exp = _unary("exp", lambda xp, x: xp.exp(x), lambda g, x, *, out, **_: (g * out,), saves=("out",), onnx="Exp")
 exp2 = _unary(
@@ -84,7 +100,38 @@ atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda g, x, **_: (g / (1 + x 
 sinh = _unary("sinh", lambda xp, x: xp.sinh(x), lambda g, x, **_: (g * F.cosh(x),), saves=(0,))
 cosh = _unary("cosh", lambda xp, x: xp.cosh(x), lambda g, x, **_: (g * F.sinh(x),), saves=(0,))
 tanh = _unary(
-    "tanh", lambda xp, x: xp.tanh(x), lambda g, x, *, out, **_: (g * (1 - out * out),), saves=("out",), onnx="Tanh"
+    "tanh", lambda xp, x: xp.tanh(x), lambda g, x, *, out, **_: (F.tanh_backward(g, out),), saves=("out",), onnx="Tanh"
+)
+
+# Fused derivative kernels: one op in backward instead of three (PyTorch has the same ops).
+_BWD = dict(domain=[(-3.0, 3.0), (-0.9, 0.9)], scalar=False)
+tanh_backward = primitive(
+    "tanh_backward",
+    kind=ELEMENTWISE,
+    impl=lambda xp, g, y: g * (1 - y * y),
+    shape=broadcast,
+    vjp=lambda gg, g, y, *, need, **_: (
+        F.tanh_backward(gg, y) if need[0] else None,
+        -2 * gg * g * y if need[1] else None,
+    ),
+    dtype="promote",
+    saves={0: (1,), 1: (0, 1)},
+    sample=dict(_BWD, torch="ops.aten.tanh_backward"),
+    doc="g * (1 - y**2): the derivative of tanh given its output y.",
+)
+sigmoid_backward = primitive(
+    "sigmoid_backward",
+    kind=ELEMENTWISE,
+    impl=lambda xp, g, y: g * y * (1 - y),
+    shape=broadcast,
+    vjp=lambda gg, g, y, *, need, **_: (
+        F.sigmoid_backward(gg, y) if need[0] else None,
+        gg * g * (1 - 2 * y) if need[1] else None,
+    ),
+    dtype="promote",
+    saves={0: (1,), 1: (0, 1)},
+    sample=dict(_BWD, domain=[(-3.0, 3.0), (0.05, 0.95)], torch="ops.aten.sigmoid_backward"),
+    doc="g * y * (1 - y): the derivative of sigmoid given its output y.",
 )
 
 
@@ -95,7 +142,7 @@ def _sigmoid_impl(xp, x):
 
 
 sigmoid = _unary(
-    "sigmoid", _sigmoid_impl, lambda g, x, *, out, **_: (g * out * (1 - out),), saves=("out",), onnx="Sigmoid"
+    "sigmoid", _sigmoid_impl, lambda g, x, *, out, **_: (F.sigmoid_backward(g, out),), saves=("out",), onnx="Sigmoid"
 )
 
 
@@ -192,17 +239,17 @@ def _zero_grad(g, x, **_):
     return (F.zeros_like(g),)
 
 
-sign = _unary("sign", lambda xp, x: xp.sign(x), _zero_grad, saves=(), dtype="same", onnx="Sign", sample=NONDIFF)
-floor = _unary("floor", lambda xp, x: xp.floor(x), _zero_grad, saves=(), dtype="same", onnx="Floor", sample=NONDIFF)
-ceil = _unary("ceil", lambda xp, x: xp.ceil(x), _zero_grad, saves=(), dtype="same", onnx="Ceil", sample=NONDIFF)
-trunc = _unary("trunc", lambda xp, x: xp.trunc(x), _zero_grad, saves=(), dtype="same", sample=NONDIFF)
+sign = _unary("sign", lambda xp, x: xp.sign(x) if x.dtype.kind != "b" else x.copy(), _zero_grad, saves=(), dtype="same", onnx="Sign", sample=NONDIFF)
+floor = _unary("floor", lambda xp, x: xp.floor(x), _zero_grad, saves=(), dtype=_same_not_bool("floor"), onnx="Floor", sample=NONDIFF)
+ceil = _unary("ceil", lambda xp, x: xp.ceil(x), _zero_grad, saves=(), dtype=_same_not_bool("ceil"), onnx="Ceil", sample=NONDIFF)
+trunc = _unary("trunc", lambda xp, x: xp.trunc(x), _zero_grad, saves=(), dtype=_same_not_bool("trunc"), sample=NONDIFF)
 round = primitive(
     "round",
     kind=ELEMENTWISE,
     impl=lambda xp, x, decimals=0: xp.round(x, decimals),
     shape=same_shape,
     vjp=_zero_grad,
-    dtype="same",
+    dtype=_same_not_bool("round"),
     saves=(),
     onnx="Round",
     sample=dict(domain=[(-3.0, 3.0)], grad=False, attrs=[{}, {"decimals": 1}]),
@@ -225,7 +272,26 @@ nan_to_num = primitive(
 
 # ---- binary -----------------------------------------------------------------
 add = _binary("add", lambda xp, x, y: xp.add(x, y), lambda g, x, y, **_: (g, g), saves=(), onnx="Add")
-sub = _binary("sub", lambda xp, x, y: xp.subtract(x, y), lambda g, x, y, *, need, **_: (g, -g if need[1] else None), saves=(), onnx="Sub")
+def _sub_dtype(sig):
+    from ..op import _promoted
+
+    if any(s is bool or getattr(s, "dtype", s) == np.bool_ for s in sig):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, "
+            "use the `~` or `logical_not()` operator instead."
+        )
+    d = _promoted(sig)
+    return d, d
+
+
+sub = _binary(
+    "sub",
+    lambda xp, x, y: xp.subtract(x, y),
+    lambda g, x, y, *, need, **_: (g, -g if need[1] else None),
+    saves=(),
+    dtype=_sub_dtype,
+    onnx="Sub",
+)
 
 
 def _mul_vjp(g, x, y, *, need, **_):

@@ -59,6 +59,8 @@ def encode_key(key):
                 raise IndexError(
                     f"tensors used as indices must be long, int, byte or bool tensors, got {t.dtype}"
                 )
+            if t._data.dtype == np.uint8:  # PyTorch's (deprecated) byte masks
+                t = t.bool()
             tensors.append(t)
             out.append(Idx(len(tensors) - 1))
     for s in out:
@@ -79,10 +81,42 @@ def decode_key(key, arrays):
     )
 
 
+def select_first(x, k):
+    """``(array, key)`` with ``array[key]`` indexing as PyTorch does when ints meet index arrays.
+
+    NumPy counts an int next to an index array as one more advanced index (so ``x[1, :, [0, 4]]``
+    puts the advanced dim first); PyTorch selects with the ints first, then indexes the rest.
+    ``array`` is a basic-indexing view of ``x``, so writes through it reach ``x``.
+    """
+    has_int = has_arr = False
+    for e in k:
+        if type(e) is int:
+            has_int = True
+        elif hasattr(e, "ndim"):
+            has_arr = True
+    if not (has_int and has_arr):
+        return x, k
+    first, rest = [], []
+    for e in k:
+        if e is None:
+            rest.append(e)
+        elif e is Ellipsis:
+            first.append(e)
+            rest.append(e)
+        elif type(e) is int:
+            first.append(e)
+        else:
+            first.extend([slice(None)] * (e.ndim if hasattr(e, "ndim") and e.dtype == bool else 1))
+            rest.append(e)
+    return x[tuple(first)], tuple(rest)
+
+
 def _getitem_impl(xp, x, *idx, key):
     k = decode_key(key, idx)
     if not idx and Ellipsis not in key:
         k = k + (Ellipsis,)  # basic indexing down to one element: a 0-d view, not a NumPy scalar copy
+    elif idx:
+        x, k = select_first(x, k)
     return x[k]
 
 
@@ -94,7 +128,8 @@ def _getitem_shape(x, *idx, key):
             return None  # data-dependent
         arrays.append(np.broadcast_to(np.zeros((), np.int64), tuple(1 if s is None else s for s in i.shape)))
     try:
-        return probe[decode_key(key, arrays)].shape
+        probe, k = select_first(probe, decode_key(key, arrays))
+        return probe[k].shape
     except IndexError as e:
         raise IndexError(f"getitem: {e} (tensor of shape {x.shape}, index {key})") from None
 
@@ -126,14 +161,14 @@ def _first(sig):
 
 def _index_put_impl(xp, x, v, *idx, key, accumulate=False):
     out = x.copy()
-    k = decode_key(key, idx)
+    view, k = select_first(out, decode_key(key, idx))
     if accumulate:
         if xp is np:
-            np.add.at(out, k, v)
+            np.add.at(view, k, v)
         else:
-            xp.add.at(out, k, v)
+            xp.add.at(view, k, v)
     else:
-        out[k] = v
+        view[k] = v
     return out
 
 
@@ -180,6 +215,11 @@ def _check_index(x, dim, index, name):
                 f"{name}(): Size does not match at dimension {d} expected index {list(index.shape)} to be smaller "
                 f"than self {list(x.shape)} apart from dimension {dim}"
             )
+    if index.size and x.ndim:  # PyTorch takes no negative indices here, and raises RuntimeError
+        n = x.shape[dim]
+        lo, hi = int(index.min()), int(index.max())
+        if lo < 0 or hi >= n:
+            raise RuntimeError(f"{name}(): index {lo if lo < 0 else hi} is out of bounds for dimension {dim} with size {n}")
 
 
 def _gather_impl(xp, x, index, dim):

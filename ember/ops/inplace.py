@@ -150,7 +150,11 @@ def fill_(t, value):
         if value.dim() != 0:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.dim()} dimensions.")
         return commit(t, F.cast(value, dtype=t.dtype), "fill_", allow_cast=True)
-    return commit(t, _make(np.asarray(value, dtype=t._data.dtype)), "fill_", allow_cast=True)
+    try:
+        new = np.asarray(value, dtype=t._data.dtype)
+    except OverflowError as e:
+        raise RuntimeError(f"fill_: value cannot be converted to type {t.dtype} without overflow ({e})") from None
+    return commit(t, _make(new), "fill_", allow_cast=True)
 
 
 def copy_(t, src, non_blocking=False):
@@ -168,7 +172,7 @@ def copy_(t, src, non_blocking=False):
 
 def setitem(t, key, value):
     """``t[key] = value``: a write into t's storage, recorded as index_put when grads flow."""
-    from .indexing import decode_key, encode_key
+    from .indexing import decode_key, encode_key, select_first
 
     enc, idx = encode_key(key)
     v_rg = isinstance(value, Tensor) and value._rg
@@ -177,7 +181,10 @@ def setitem(t, key, value):
             raise RuntimeError("setitem: unsupported operation on a read-only (expanded) tensor; clone() it first")
         v = value._data if isinstance(value, Tensor) else value
         try:
-            t._data[decode_key(enc, [i._data for i in idx])] = v
+            view, k = select_first(t._data, decode_key(enc, [i._data for i in idx]))
+            view[k] = v
+        except OverflowError as e:  # PyTorch: "value cannot be converted to type uint8_t without overflow"
+            raise RuntimeError(f"setitem: {e}") from None
         except ValueError as e:
             raise ShapeError(f"setitem: cannot assign value of shape {np.shape(v)} to index {key!r} of a tensor of shape {list(t.shape)}: {e}") from None
         t._bump_version()
@@ -193,5 +200,8 @@ def index_put_(t, indices, values, accumulate=False):
 
     enc, idx = encode_key(tuple(indices))
     if isinstance(values, Tensor) and values._data.dtype != t._data.dtype:
-        values = F.cast(values, dtype=t.dtype)
+        raise RuntimeError(
+            f"Index put requires the source and destination dtypes match, got {values.dtype} for the source "
+            f"and {t.dtype} for the destination."
+        )
     return commit(t, F.index_put_prim(t, values, *idx, key=enc, accumulate=accumulate), "index_put_")

@@ -70,6 +70,7 @@ def _matmul_vjp(g, a, b, *, need, in_shapes, **_):
 
 matmul = primitive(
     "matmul",
+    all_shapes=True,
     kind=LINALG,
     impl=lambda xp, a, b: xp.matmul(a, b),
     shape=_matmul_shape,
@@ -160,6 +161,7 @@ def _einsum_shape(*ops, equation):
 
 einsum_ = primitive(
     "einsum",
+    all_shapes=True,
     kind=LINALG,
     impl=_einsum_impl,
     shape=_einsum_shape,

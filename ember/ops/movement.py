@@ -161,6 +161,7 @@ def _cat_impl(xp, *xs, axis=0):
 
 cat_ = primitive(
     "cat",
+    all_shapes=True,
     kind=MOVEMENT,
     impl=_cat_impl,
     shape=_cat_shape,
