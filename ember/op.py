@@ -168,6 +168,7 @@ class Op:
         "nondiff_args",
         "fn",
         "all_shapes",
+        "vjp_kwargs",
     )
 
     def __init__(self, name, kind, impl, shape, vjp, dtype, saves, view, nout, onnx, doc, sample, nondiff_args):
@@ -189,6 +190,7 @@ class Op:
         self._casts = {}
         self._saves_by_mask = {}
         self.all_shapes = False
+        self.vjp_kwargs = None
 
     def __repr__(self):
         return f"<ember op {self.name}>"
@@ -244,6 +246,17 @@ class Op:
         return got
 
 
+def _vjp_kwargs(vjp):
+    """Which of the engine's keyword arguments (out, need, in_shapes) a VJP names."""
+    if vjp is None:
+        return None
+    import inspect
+
+    params = inspect.signature(vjp).parameters
+    names = tuple(n for n in ("out", "need", "in_shapes") if n in params)
+    return names or None
+
+
 def _saves_out(saves):
     if saves is None:
         return False
@@ -288,6 +301,7 @@ def primitive(
     op = Op(name, kind, impl, shape, vjp, dtype, saves, view, nout, onnx, doc, sample, nondiff_args)
     op.saves_out = _saves_out(saves)
     op.all_shapes = all_shapes
+    op.vjp_kwargs = _vjp_kwargs(vjp)
     REGISTRY[name] = op
 
     def fn(*args, **attrs):

@@ -147,19 +147,24 @@ def _collect(root_nodes):
     """Consumer counts of every node reachable from the roots, and a topological order."""
     deps = {}
     order = []
-    seen = set(root_nodes)
+    roots = set(root_nodes)
     stack = list(root_nodes)
+    pop, push, visit = stack.pop, stack.append, order.append
     while stack:
-        n = stack.pop()
-        order.append(n)
+        n = pop()
+        visit(n)
         for e in n.edges:
+            if e is None:
+                continue
             if type(e) is tuple:
                 m = e[0]
-                deps[m] = deps.get(m, 0) + 1
-                if m not in seen:
-                    seen.add(m)
-                    stack.append(m)
-            elif e is not None and e._hooks:  # a leaf with hooks: they see its summed grad, once
+                if m in deps:
+                    deps[m] += 1
+                else:  # first sight of m (a root is already on the stack)
+                    deps[m] = 1
+                    if m not in roots:
+                        push(m)
+            elif e._hooks:  # a leaf with hooks: they see its summed grad, once
                 deps[id(e)] = deps.get(id(e), 0) + 1
     return deps, order
 
@@ -260,7 +265,8 @@ def _run(roots, retain_graph, create_graph, inputs, accumulate):
                     if gi is not None:
                         buf = buffers.get(m)
                         if buf is None:
-                            buf = buffers[m] = [None] * _nout(m)
+                            meta = m.out_meta
+                            buf = buffers[m] = [None] if meta is None else [None] * len(meta)
                         buf[k] = gi if buf[k] is None else buf[k] + gi
                     left = deps[m] - 1
                     deps[m] = left
@@ -349,10 +355,19 @@ def _call_vjp(node, grads, retain_graph, create_graph, ops):
             out = _make(node.out, node, 0, True)
         else:
             out = tuple(_make(o, node, i, o.dtype.kind == "f") for i, o in enumerate(node.out))
-    need = [e is not None for e in node.edges]
     g = grads[0] if op.nout == 1 else tuple(grads)
-    in_shapes = [m[0] if m is not None else None for m in node.in_meta]
-    in_grads = op.vjp(g, *saved, out=out, need=need, in_shapes=in_shapes, **node.attrs)
+    kw = op.vjp_kwargs  # only what this VJP names: building unused kwargs costs more than most VJPs
+    if kw is None:
+        in_grads = op.vjp(g, *saved, **node.attrs)
+    else:
+        extra = {}
+        if "out" in kw:
+            extra["out"] = out
+        if "need" in kw:
+            extra["need"] = [e is not None for e in node.edges]
+        if "in_shapes" in kw:
+            extra["in_shapes"] = [m[0] if m is not None else None for m in node.in_meta]
+        in_grads = op.vjp(g, *saved, **extra, **node.attrs)
     if state.anomaly and state.anomaly_check_nan:
         _check_nan(node, in_grads)
     if not retain_graph:
