@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint format clean venv
+.PHONY: demo test test-gpu bench lint format clean venv
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# needs an NVIDIA GPU and CuPy (pip install cupy-cuda12x); not part of `make test`
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest tests_gpu -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py

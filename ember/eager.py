@@ -98,7 +98,7 @@ def apply(op, args, attrs):
 
     if op.nout == 1:
         if type(out) is not _ndarray:
-            out = xp.asarray(out)
+            out = _as_array(xp, out)
         t = _new(Tensor)
         t._data = out
         t._idx = 0
@@ -115,7 +115,7 @@ def apply(op, args, attrs):
             _mark_view(t, op, args, attrs)
         return t
 
-    outs = tuple(o if type(o) is _ndarray else xp.asarray(o) for o in out)
+    outs = tuple(o if type(o) is _ndarray else _as_array(xp, o) for o in out)
     if rg and state.enabled and any(o.dtype.kind in _FLOAT_KINDS for o in outs):
         node = _record(op, args, attrs, arrays, outs)
         return tuple(
@@ -124,10 +124,19 @@ def apply(op, args, attrs):
     return tuple(_make(o) for o in outs)
 
 
+def _as_array(xp, out):
+    """Kernels may return NumPy scalars (reductions) or arrays of another device (to_device)."""
+    if hasattr(out, "shape") and not isinstance(out, np.generic):
+        return out
+    return xp.asarray(out)
+
+
 def _mark_view(t, op, args, attrs):
     """A view shares its base's version counter, and remembers how to recompute itself."""
     src = args[0]
-    if not np.may_share_memory(t._data, src._data):
+    data = t._data
+    shares = np.may_share_memory if type(data) is _ndarray else xp_of(data).may_share_memory
+    if not shares(data, src._data):
         return
     t._version_counter = src._counter()
     base = src._base

@@ -21,7 +21,7 @@ def describe(args) -> str:
         if isinstance(a, Tensor):
             parts.append(f"{tuple(a._data.shape)} {a._data.dtype}")
         elif hasattr(a, "shape") and hasattr(a, "dtype"):
-            parts.append(f"{tuple(a.shape)} {a.dtype}")
+            parts.append(f"{tuple(a.shape)} {getattr(a.dtype, 'name', a.dtype)}")
         else:
             parts.append(repr(a))
     return ", ".join(parts)
@@ -48,7 +48,9 @@ def op_error(op, args, attrs, err):
         return rule_err
     except Exception:
         pass
-    msg = f"{op.name}: {err} (operands: {describe(args)}"
+    text = str(err)
+    named = text.startswith(op.name)  # the kernel already names the op ("gather(): ...", "one_hot: ...")
+    msg = f"{text if named else f'{op.name}: {text}'} (operands: {describe(args)}"
     if attrs:
         msg += ", " + ", ".join(f"{k}={v!r}" for k, v in attrs.items())
     cls = type(err) if isinstance(err, (IndexError, TypeError, ZeroDivisionError, OverflowError)) else RuntimeError

@@ -298,7 +298,10 @@ class Tensor:
 
     def item(self):
         if self._data.size != 1:
-            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+            raise RuntimeError(
+                f"item(): a Tensor with {self._data.size} elements cannot be converted to Scalar "
+                f"(shape {tuple(self._data.shape)})"
+            )
         return self._data.item()
 
     def tolist(self):
@@ -306,12 +309,18 @@ class Tensor:
 
     def __float__(self):
         if self._data.size != 1:
-            raise ValueError("only one element tensors can be converted to Python scalars")
+            raise ValueError(
+                f"only one element tensors can be converted to Python scalars (float() of a tensor of shape "
+                f"{tuple(self._data.shape)})"
+            )
         return float(self.item())
 
     def __int__(self):
         if self._data.size != 1:
-            raise ValueError("only one element tensors can be converted to Python scalars")
+            raise ValueError(
+                f"only one element tensors can be converted to Python scalars (int() of a tensor of shape "
+                f"{tuple(self._data.shape)})"
+            )
         return int(self.item())
 
     def __index__(self):
@@ -323,7 +332,8 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(
                 f"Boolean value of Tensor with {'no' if self._data.size == 0 else 'more than one'} value"
-                f"{'s' if self._data.size == 0 else ''} is ambiguous"
+                f"{'s' if self._data.size == 0 else ''} is ambiguous (bool() of a tensor of shape "
+                f"{tuple(self._data.shape)})"
             )
         return bool(self._data.item())
 

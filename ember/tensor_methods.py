@@ -120,7 +120,7 @@ def _to_device(t, target):
     """Copy to another device; gradients flow back across the copy."""
     from .op import REGISTRY
 
-    return REGISTRY["to_device"].fn(t, device=str(target))
+    return REGISTRY["to_device"].fn(t, device=str(target), source=str(t.device))
 
 
 Tensor.to = to

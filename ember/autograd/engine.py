@@ -15,6 +15,7 @@ import numpy as np
 
 from ..tensor import Tensor, _make
 from .grad_mode import state
+from ..devices import xp_of as _xp_of
 from .node import Node
 
 _FREED_MSG = (
@@ -90,7 +91,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                 t.grad = g if t.grad is None else t.grad + g
             elif t.grad is None:
                 t.grad = _make(g._data.copy())
-            elif t.grad._node is None and t.grad._data.shape == g._data.shape and t.grad._data.flags.writeable:
+            elif t.grad._node is None and t.grad._data.shape == g._data.shape and getattr(t.grad._data.flags, "writeable", True):
                 t.grad._data += g._data
             else:
                 t.grad = _make(t.grad._data + g._data)
@@ -404,12 +405,12 @@ def _deliver_leaf(leaf, g, accumulate, capture, leaf_targets, create_graph, hand
         from ..tensor import _make
 
         data = g._data
-        if id(data) in handed or data.base is not None or not data.flags.writeable:
+        if id(data) in handed or data.base is not None or not getattr(data.flags, "writeable", True):
             data = data.copy()  # never let two .grad fields share memory
         handed.add(id(data))
         if leaf.grad is None:
             leaf.grad = _make(data)
-        elif leaf.grad._data.shape == data.shape and leaf.grad._data.flags.writeable and leaf.grad._node is None:
+        elif leaf.grad._data.shape == data.shape and getattr(leaf.grad._data.flags, "writeable", True) and leaf.grad._node is None:
             leaf.grad._data += data
         else:
             leaf.grad = _make(leaf.grad._data + data)
@@ -419,7 +420,7 @@ def _deliver_leaf(leaf, g, accumulate, capture, leaf_targets, create_graph, hand
 
 def _check_nan(node, grads):
     for i, g in enumerate(grads):
-        if hasattr(g, "_data") and g._data.dtype.kind == "f" and np.isnan(np.asarray(g._data)).any():
+        if hasattr(g, "_data") and g._data.dtype.kind == "f" and bool(_xp_of(g._data).isnan(g._data).any()):
             where = ""
             if node.trace:
                 fr = node.trace[-1]

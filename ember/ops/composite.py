@@ -12,6 +12,7 @@ import builtins
 import collections
 
 from .. import dtypes as dt
+from ..errors import ShapeError, describe
 from ..tensor import Tensor, _make
 from . import elementwise as E
 from . import indexing as I
@@ -72,13 +73,25 @@ def _axis(x, dim, op):
 
 
 # ---- arithmetic --------------------------------------------------------------
+def _check_alpha(op, input, other, alpha):
+    if not builtins.any(isinstance(x, float) or (isinstance(x, Tensor) and x.is_floating_point()) for x in (input, other)):
+        raise RuntimeError(
+            f"{op}: {describe((input, other))}: For integral input tensors, argument alpha must not be a floating "
+            f"point number (got alpha={alpha})"
+        )
+
+
 def add(input, other, *, alpha=1, out=None):
+    if type(alpha) is float:
+        _check_alpha("add", input, other, alpha)
     if alpha != 1:
         other = E.mul(other, alpha)
     return E.add(input, other)
 
 
 def sub(input, other, *, alpha=1, out=None):
+    if type(alpha) is float:
+        _check_alpha("sub", input, other, alpha)
     if alpha != 1:
         other = E.mul(other, alpha)
     return E.sub(input, other)  # its dtype rule refuses bool operands, as PyTorch does
@@ -440,30 +453,49 @@ def dist(input, other, p=2):
 matmul = L.matmul
 
 
+def _matmul_as(op, a, b):
+    """matmul, with its errors named after the op the user called (mm, bmm, mv, dot)."""
+    err = L.inner_dim_error(op, a, b)
+    if err is not None:
+        raise err
+    if a.dtype is not b.dtype:
+        raise RuntimeError(
+            f"{op}: {tuple(a.shape)} {a.dtype.name}, {tuple(b.shape)} {b.dtype.name}: expected both operands to "
+            f"have the same dtype, but got: {a.dtype.name} != {b.dtype.name}"
+        )
+    return L.matmul(a, b)
+
+
 def mm(input, mat2):
     if input.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(f"mm: both arguments must be matrices, got shapes {list(input.shape)} and {list(mat2.shape)}")
-    return L.matmul(input, mat2)
+    return _matmul_as("mm", input, mat2)
 
 
 def bmm(input, mat2):
     if input.ndim != 3 or mat2.ndim != 3:
         raise RuntimeError(f"bmm: batch1 and batch2 must be 3D tensors, got {list(input.shape)} and {list(mat2.shape)}")
     if input.shape[0] != mat2.shape[0]:
-        raise RuntimeError(f"bmm: batch sizes must match, got {input.shape[0]} and {mat2.shape[0]}")
-    return L.matmul(input, mat2)
+        raise RuntimeError(
+            f"bmm: batch sizes must match, got {input.shape[0]} and {mat2.shape[0]} "
+            f"(shapes {list(input.shape)} and {list(mat2.shape)})"
+        )
+    return _matmul_as("bmm", input, mat2)
 
 
 def mv(input, vec):
     if input.ndim != 2 or vec.ndim != 1:
         raise RuntimeError(f"mv: expected a matrix and a vector, got shapes {list(input.shape)} and {list(vec.shape)}")
-    return L.matmul(input, vec)
+    return _matmul_as("mv", input, vec)
 
 
 def dot(input, other):
     if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
-    return L.matmul(input, other)
+        raise RuntimeError(
+            f"dot: 1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors "
+            f"(shapes {list(input.shape)} and {list(other.shape)})"
+        )
+    return _matmul_as("dot", input, other)
 
 
 inner = vdot = dot
@@ -471,6 +503,9 @@ inner = vdot = dot
 
 @composite(sample=dict(kind="binary_vec"))
 def outer(input, vec2):
+    for name, v in (("self", input), ("vec2", vec2)):
+        if v.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v.ndim}-D (shape {tuple(v.shape)})")
     return E.mul(unsqueeze(input, 1), unsqueeze(vec2, 0))
 
 
@@ -509,7 +544,7 @@ def _shape_arg(args):
 
 
 def reshape(input, *shape):
-    shape = M.infer_reshape(_shape_arg(shape), input.numel())
+    shape = M.infer_reshape(_shape_arg(shape), input.numel(), "reshape", (input,))
     if tuple(shape) == tuple(input.shape):
         return M.reshape(input, shape=shape)
     return M.reshape(input, shape=shape)
@@ -520,11 +555,13 @@ def view(input, *shape):
 
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
         return cast(input, dtype=shape[0]) if dt.as_dtype(shape[0]).itemsize == input.element_size() else _view_dtype(input, shape[0])
-    out = reshape(input, *shape)
+    shape = M.infer_reshape(_shape_arg(shape), input.numel(), "view", (input,))
+    out = M.reshape(input, shape=shape)
     if out.numel() and not np.may_share_memory(out._data, input._data):
         raise RuntimeError(
-            "view size is not compatible with input tensor's size and stride (at least one dimension spans across "
-            "two contiguous subspaces). Use .reshape(...) instead."
+            f"view: {list(shape)} from shape {tuple(input.shape)} with strides {tuple(input.stride())}: view size is "
+            "not compatible with input tensor's size and stride (at least one dimension spans across two "
+            "contiguous subspaces). Use .reshape(...) instead."
         )
     return out
 
@@ -578,7 +615,9 @@ def permute(input, *dims):
     dims = _shape_arg(dims)
     if len(dims) != input.ndim:
         raise RuntimeError(
-            f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the desired ordering of dimensions i.e. input.dim() = {input.ndim} is not equal to len(dims) = {len(dims)}"
+            f"permute: number of dimensions in the tensor input does not match the length of the desired ordering "
+            f"of dimensions i.e. input.dim() = {input.ndim} is not equal to len(dims) = {len(dims)} "
+            f"(shape {tuple(input.shape)}, dims {list(dims)})"
         )
     return M.permute_(input, axes=tuple(wrap_dim(d, input.ndim, "permute") for d in dims))
 
@@ -754,7 +793,10 @@ def narrow(input, dim, start, length):
     if start < 0:
         start += input.shape[d]
     if start + length > input.shape[d] or length < 0:
-        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({input.shape[d]}).")
+        raise RuntimeError(
+            f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({input.shape[d]}) "
+            f"of dim {d} of a tensor of shape {tuple(input.shape)}."
+        )
     return _slice_along(input, d, start, start + length)
 
 
@@ -790,6 +832,11 @@ def roll(input, shifts, dims=None):
 
 def repeat(input, *sizes):
     sizes = _shape_arg(sizes)
+    if len(sizes) < input.ndim:  # np.tile would pad the repeats with ones
+        raise RuntimeError(
+            f"repeat: Number of dimensions of repeat dims ({list(sizes)}) can not be smaller than number of "
+            f"dimensions of tensor (shape {tuple(input.shape)})"
+        )
     return M.repeat_(input, reps=sizes)
 
 
@@ -811,14 +858,21 @@ def repeat_interleave(input, repeats, dim=None):
         idx = np.repeat(np.arange(input.shape[d]), repeats._data)
     else:
         idx = np.repeat(np.arange(input.shape[d]), repeats)
-    return index_select(input, d, _make(idx.astype(np.int64)))
+    return index_select(input, d, _index_like(idx, input))
+
+
+def _check_matrix(input, op):
+    if input.ndim < 2:  # np.tril would broadcast a vector to a matrix
+        raise RuntimeError(f"{op}: input tensor must have at least 2 dimensions, got shape {tuple(input.shape)}")
 
 
 def tril(input, diagonal=0):
+    _check_matrix(input, "tril")
     return M.tril_(input, k=diagonal)
 
 
 def triu(input, diagonal=0):
+    _check_matrix(input, "triu")
     return M.triu_(input, k=diagonal)
 
 
@@ -835,17 +889,17 @@ def diag(input, diagonal=0):
         n = input.shape[0] + builtins.abs(diagonal)
         from .creation import zeros
 
-        return diagonal_scatter(zeros(n, n, dtype=input.dtype), input, diagonal)
+        return diagonal_scatter(input.new_zeros((n, n)), input, diagonal)
     if input.ndim == 2:
         return M.diagonal_(input, offset=diagonal, dim1=0, dim2=1)
-    raise RuntimeError("diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D (shape {tuple(input.shape)})")
 
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     from .creation import zeros
 
     n = input.shape[-1] + builtins.abs(offset)
-    out = zeros(*input.shape[:-1], n, n, dtype=input.dtype)
+    out = input.new_zeros((*input.shape[:-1], n, n))
     return diagonal_scatter(out, input, offset, out.ndim - 2, out.ndim - 1)
 
 
@@ -884,17 +938,34 @@ def pad(input, pad, mode="constant", value=None):
             pos = pos % n
         else:
             raise NotImplementedError(f"pad: mode '{mode}' is not supported (constant, reflect, replicate, circular)")
-        out = index_select(out, d, _make(pos.astype(np.int64)))
+        out = index_select(out, d, _index_like(pos, input))
     return out
 
 
 # ---- indexing ---------------------------------------------------------------------
+def _index_like(positions, input):
+    """Host-computed int64 indices, on the device of the tensor they index."""
+    from .creation import tensor
+
+    return tensor(positions.astype("int64"), device=None if input.device.type == "cpu" else input.device)
+
+
 def getitem(input, key):
     enc, tensors = I.encode_key(key)
     return I.getitem(input, *tensors, key=enc)
 
 
+def _check_index_dtype(op, input, index):
+    """PyTorch refuses float and bool index tensors with a RuntimeError (NumPy: IndexError)."""
+    if isinstance(index, Tensor) and index._data.dtype.kind not in "iu":
+        raise RuntimeError(
+            f"{op}(): Expected dtype int32/int64 for index, got {index.dtype.name} "
+            f"(input {tuple(input.shape)}, index {tuple(index.shape)})"
+        )
+
+
 def gather(input, dim, index, *, sparse_grad=False):
+    _check_index_dtype("gather", input, index)
     return I.gather_(input, index, dim=wrap_dim(dim, input.ndim, "gather"))
 
 
@@ -908,6 +979,7 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     if not isinstance(src, Tensor):
         src = float(src) if input.is_floating_point() else src
     _same_dtype(input, src, "scatter(): Expected self.dtype to be equal to src.dtype")
+    _check_index_dtype("scatter", input, index)
     return I.scatter_prim(input, index, src, dim=wrap_dim(dim, input.ndim, "scatter"))
 
 
@@ -919,6 +991,7 @@ def _same_dtype(input, source, msg):
 
 def scatter_add(input, dim, index, src):
     _same_dtype(input, src, "scatter(): Expected self.dtype to be equal to src.dtype")
+    _check_index_dtype("scatter_add", input, index)
     return I.scatter_prim(input, index, src, dim=wrap_dim(dim, input.ndim, "scatter_add"), accumulate=True)
 
 
@@ -965,9 +1038,12 @@ def masked_fill(input, mask, value):
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s).")
     elif not input.is_floating_point() and isinstance(value, float):
         value = int(value)
-    out = E.where(mask, value, input)
-    if tuple(out.shape) != tuple(input.shape):
-        raise RuntimeError(f"masked_fill: mask of shape {list(mask.shape)} does not broadcast to the input's shape {list(input.shape)}")
+    try:
+        out = E.where(mask, value, input)
+    except ShapeError:  # where's message would name where, not masked_fill
+        out = None
+    if out is None or tuple(out.shape) != tuple(input.shape):
+        raise ShapeError(f"masked_fill: mask of shape {list(mask.shape)} does not broadcast to the input's shape {list(input.shape)}")
     if out.dtype is not input.dtype:
         out = cast(out, dtype=input.dtype)
     return out

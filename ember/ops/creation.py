@@ -119,8 +119,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
         arr = np.array(np.from_dlpack(data), copy=True)
         d = dt.from_numpy_dtype(arr.dtype)
     else:
-        if isinstance(data, (list, tuple)) and _ragged(data):
-            raise ValueError(f"expected sequence of equal-length lists, got a ragged nested sequence: {data!r}"[:200])
+        if isinstance(data, (list, tuple)):
+            _check_nested(data)
         arr, d = _infer_dtype(data)
         arr = np.array(arr, copy=True)
     if dtype is not None:
@@ -129,11 +129,33 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     return _finish(arr, device, requires_grad)
 
 
-def _ragged(data):
-    if not isinstance(data, (list, tuple)):
-        return False
-    lens = {len(d) if isinstance(d, (list, tuple)) else -1 for d in data}
-    return len(lens) > 1 or any(_ragged(d) for d in data)
+def _check_nested(data):
+    """Refuse a ragged nested list as PyTorch does: ValueError for a wrong length, TypeError for a mix."""
+    seq = (list, tuple)
+    shape = []
+    d = data
+    while isinstance(d, seq):
+        shape.append(len(d))
+        if not d:
+            break
+        d = d[0]
+
+    def walk(x, dim):
+        if dim == len(shape):
+            if isinstance(x, seq):
+                raise TypeError(f"tensor(): expected a number at dim {dim}, got a sequence of length {len(x)}")
+            return
+        if not isinstance(x, seq):
+            raise TypeError(f"tensor(): expected a sequence of length {shape[dim]} at dim {dim}, got {x!r}"[:200])
+        if len(x) != shape[dim]:
+            raise ValueError(
+                f"tensor(): expected sequence of length {shape[dim]} at dim {dim} (got {len(x)}); "
+                f"the first element gives shape {tuple(shape)}"
+            )
+        for e in x:
+            walk(e, dim + 1)
+
+    walk(data, 0)
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -272,7 +294,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     if (end - start) / step < 0:
-        raise RuntimeError(f"arange: upper bound and larger bound inconsistent with step sign (start={start}, end={end}, step={step})")
+        raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign (start={start}, end={end}, step={step})")
     if dtype is None:
         dtype = dt.int64 if all(isinstance(v, numbers.Integral) for v in vals) else dt.get_default_dtype()
     d = dt.as_dtype(dtype)

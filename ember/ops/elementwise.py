@@ -7,6 +7,7 @@ what the VJP must keep alive (``saves``), ONNX name and test-sample hints.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def _binary(name, impl, vjp=None, saves=None, dtype="promote", onnx=None, sample
         name,
         kind=ELEMENTWISE,
         impl=impl,
-        shape=broadcast,
+        shape=partial(broadcast, _op=name),  # a mismatch names the op: "add: (2, 3) float32, (4, 3) ..."
         vjp=vjp,
         dtype=dtype,
         saves=saves,
@@ -147,6 +148,10 @@ sigmoid = _unary(
 
 
 def _erf_impl(xp, x):
+    if xp is not np:  # CuPy ships its own special functions
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erf(x)
     try:
         from scipy.special import erf as _erf  # exact where SciPy is present
 
@@ -444,7 +449,7 @@ where = primitive(
     "where",
     kind=ELEMENTWISE,
     impl=_where_casts_impl,
-    shape=broadcast,
+    shape=partial(broadcast, _op="where"),
     vjp=_where_vjp,
     dtype=_where_dtype,
     saves=(0,),

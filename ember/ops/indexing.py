@@ -135,7 +135,7 @@ def _getitem_shape(x, *idx, key):
 
 
 def _getitem_vjp(g, x, *idx, in_shapes, key, **_):
-    zeros = F.zeros(in_shapes[0], dtype=g.dtype)
+    zeros = g.new_zeros(in_shapes[0])
     return (index_put_prim(zeros, g, *idx, key=key, accumulate=True),) + (None,) * len(idx)
 
 
@@ -175,7 +175,7 @@ def _index_put_impl(xp, x, v, *idx, key, accumulate=False):
 def _index_put_vjp(g, x, v, *idx, need, key, accumulate=False, **_):
     gx = None
     if need[0]:
-        gx = g if accumulate else index_put_prim(g, F.zeros((), dtype=g.dtype), *idx, key=key)
+        gx = g if accumulate else index_put_prim(g, g.new_zeros(()), *idx, key=key)
     gv = getitem(g, *idx, key=key) if need[1] else None
     return (gx, gv) + (None,) * len(idx)
 
@@ -235,7 +235,7 @@ gather_ = primitive(
     impl=_gather_impl,
     shape=lambda x, index, dim: index.shape,
     vjp=lambda g, x, index, *, in_shapes, dim, **_: (
-        F.scatter_add(F.zeros(in_shapes[0], dtype=g.dtype), dim, index, g),
+        F.scatter_add(g.new_zeros(in_shapes[0]), dim, index, g),
         None,
     ),
     dtype=lambda sig: (None, _first(sig)),
@@ -297,7 +297,7 @@ def _sort_impl(xp, x, dim=-1, descending=False):
     key = x
     if descending:
         key = ~x if x.dtype.kind == "b" else -x.astype(xp.float64 if x.dtype.kind in "iu" else x.dtype)
-    idx = xp.argsort(key, axis=dim, kind="stable")
+    idx = xp.argsort(key, axis=dim, kind="stable") if xp is np else xp.argsort(key, axis=dim)
     return xp.take_along_axis(x, idx, dim), idx.astype(xp.int64)
 
 
@@ -307,7 +307,7 @@ def _perm_vjp(g, x, *, out, in_shapes, dim=-1, **_):
         return (None,)
     if gv.ndim == 0:
         return (gv,)
-    return (F.scatter(F.zeros(in_shapes[0], dtype=gv.dtype), dim, out[1], gv),)
+    return (F.scatter(gv.new_zeros(in_shapes[0]), dim, out[1], gv),)
 
 
 sort_ = primitive(
@@ -433,7 +433,7 @@ view_scatter = primitive(
     impl=_view_scatter_impl,
     shape=lambda base, src, chain: base.shape,
     vjp=lambda g, base, src, *, need, chain, **_: (
-        view_scatter(g, F.zeros((), dtype=g.dtype), chain=chain) if need[0] else None,
+        view_scatter(g, g.new_zeros(()), chain=chain) if need[0] else None,
         replay_view(g, chain) if need[1] else None,
     ),
     dtype=lambda sig: (None, _first(sig)),

@@ -56,7 +56,7 @@ def commit(t, new, name="in-place op", allow_cast=False):
                 f"{name}: output with shape {list(t._data.shape)} doesn't match the broadcast shape "
                 f"{list(target) if target is not None else list(new._data.shape)}"
             )
-    if not t._data.flags.writeable:
+    if not getattr(t._data.flags, "writeable", True):
         raise RuntimeError(
             f"{name}: unsupported operation: the tensor is a read-only view (e.g. from expand()) and more than one "
             "element of it refers to a single memory location. Please clone() the tensor before performing the "
@@ -142,7 +142,7 @@ class _NoGrad:
 
 
 def zero_(t):
-    return commit(t, F.zeros((), dtype=t.dtype), "zero_")
+    return commit(t, t.new_zeros(()), "zero_")
 
 
 def fill_(t, value):
@@ -177,7 +177,7 @@ def setitem(t, key, value):
     enc, idx = encode_key(key)
     v_rg = isinstance(value, Tensor) and value._rg
     if not (state.enabled and (t._rg or v_rg)):
-        if not t._data.flags.writeable:
+        if not getattr(t._data.flags, "writeable", True):
             raise RuntimeError("setitem: unsupported operation on a read-only (expanded) tensor; clone() it first")
         v = value._data if isinstance(value, Tensor) else value
         try:
@@ -185,6 +185,8 @@ def setitem(t, key, value):
             view[k] = v
         except OverflowError as e:  # PyTorch: "value cannot be converted to type uint8_t without overflow"
             raise RuntimeError(f"setitem: {e}") from None
+        except IndexError as e:  # NumPy checks the whole index before it writes
+            raise IndexError(f"setitem: {e} (tensor of shape {tuple(t.shape)}, index {_key_repr(key)})") from None
         except ValueError as e:
             raise ShapeError(f"setitem: cannot assign value of shape {np.shape(v)} to index {key!r} of a tensor of shape {list(t.shape)}: {e}") from None
         t._bump_version()
@@ -193,6 +195,13 @@ def setitem(t, key, value):
         value = F.cast(value, dtype=t.dtype)
     new = F.index_put_prim(t, value, *idx, key=enc)
     commit(t, new, "setitem")
+
+
+def _key_repr(key):
+    """An index for an error message, with tensors shown by shape and dtype rather than by value."""
+    parts = key if isinstance(key, tuple) else (key,)
+    shown = [f"<tensor {tuple(k.shape)} {k.dtype.name}>" if isinstance(k, Tensor) else repr(k) for k in parts]
+    return "(" + ", ".join(shown) + ("," if len(shown) == 1 else "") + ")"
 
 
 def index_put_(t, indices, values, accumulate=False):

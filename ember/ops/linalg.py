@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import ops as F
 from ..errors import ShapeError, describe
 from ..op import LINALG, primitive
@@ -15,23 +17,31 @@ def _matmul_dtype(sig):
     ds = dims + zeros
     if len(ds) == 2 and ds[0] is not ds[1]:
         raise RuntimeError(
-            f"expected m1 and m2 to have the same dtype, but got: {ds[0].name} != {ds[1].name}"
+            f"matmul: expected m1 and m2 to have the same dtype, but got: {ds[0].name} != {ds[1].name}"
         )
     return None, ds[0]
+
+
+def inner_dim_error(op, a, b):
+    """``op: (2, 3) @ (4, 5): size of the last dim ...``, or None when a's last dim meets b's."""
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka is None or kb is None or ka == kb:
+        return None
+    which = "dim 0" if b.ndim == 1 else "dim -2"
+    return ShapeError(
+        f"{op}: {tuple(a.shape)} @ {tuple(b.shape)}: size of the last dim of the first operand ({ka}) must equal "
+        f"{which} of the second ({kb})"
+    )
 
 
 def _matmul_shape(a, b):
     args = (a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul: {describe(args)}: both arguments to matmul need to be at least 1D")
-    ka = a.shape[-1]
-    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
-    if ka is not None and kb is not None and ka != kb:
-        which = "dim 0" if b.ndim == 1 else "dim -2"
-        raise ShapeError(
-            f"matmul: {a.shape} @ {b.shape}: size of the last dim of the first operand ({ka}) must equal "
-            f"{which} of the second ({kb})"
-        )
+    err = inner_dim_error("matmul", a, b)
+    if err is not None:
+        raise err
     if a.ndim == 1 and b.ndim == 1:
         return ()
     if a.ndim == 1:
@@ -117,7 +127,8 @@ def parse_einsum(equation, ndims):
 
 def _einsum_impl(xp, *ops, equation):
     ins, out = parse_einsum(equation, [o.ndim for o in ops])
-    return xp.einsum(",".join(ins) + "->" + out, *ops, optimize=len(ops) > 2)
+    eq = ",".join(ins) + "->" + out
+    return xp.einsum(eq, *ops, optimize=len(ops) > 2) if xp is np else xp.einsum(eq, *ops)
 
 
 def _einsum_vjp(g, *ops, need, in_shapes, equation, **_):

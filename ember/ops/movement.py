@@ -29,11 +29,16 @@ def infer_reshape(shape, numel, op="reshape", args=()):
         if numel is None:
             return shape
         if known == 0 or numel % known:
-            raise ShapeError(f"{op}: shape '{list(shape)}' is invalid for input of size {numel}")
+            raise _bad_shape(op, shape, numel, args)
         return tuple(numel // known if s == -1 else s for s in shape)
     if numel is not None and known != numel:
-        raise ShapeError(f"{op}: shape '{list(shape)}' is invalid for input of size {numel}")
+        raise _bad_shape(op, shape, numel, args)
     return shape
+
+
+def _bad_shape(op, shape, numel, args):
+    of = f" and shape {tuple(args[0].shape)}" if args else ""  # args: the input, when the caller has it
+    return ShapeError(f"{op}: shape '{list(shape)}' is invalid for input of size {numel}{of}")
 
 
 def _numel(shape):
@@ -49,7 +54,7 @@ reshape = primitive(
     "reshape",
     kind=MOVEMENT,
     impl=lambda xp, x, shape: xp.reshape(x, shape),
-    shape=lambda x, shape: infer_reshape(shape, _numel(x.shape)),
+    shape=lambda x, shape: infer_reshape(shape, _numel(x.shape), args=(x,)),
     vjp=lambda g, x, *, in_shapes, **_: (F.reshape(g, in_shapes[0]),),
     saves=(),
     view=True,
@@ -291,7 +296,7 @@ diagonal_ = primitive(
     impl=_diagonal_impl,
     shape=_diagonal_shape,
     vjp=lambda g, x, *, in_shapes, offset=0, dim1=0, dim2=1, **_: (
-        F.diagonal_scatter(F.zeros(in_shapes[0], dtype=g.dtype), g, offset, dim1, dim2),
+        F.diagonal_scatter(g.new_zeros(in_shapes[0]), g, offset, dim1, dim2),
     ),
     saves=(),
     view=True,
@@ -382,7 +387,7 @@ contiguous_ = primitive(
 )
 
 
-def _to_device_impl(xp, x, device):
+def _to_device_impl(xp, x, device, source="cpu"):
     from ..devices import device as _device
     from ..devices import move
 
@@ -394,8 +399,8 @@ to_device_ = primitive(
     kind=OTHER,
     impl=_to_device_impl,
     shape=same_shape,
-    vjp=lambda g, x, *, in_devices=None, **_: (g,),
+    vjp=lambda g, x, *, device, source="cpu", **_: (F.to_device(g, device=source, source=device),),
     saves=(),
     sample=dict(cases="internal"),
-    doc="Copy to another device (the engine brings the gradient back with the input's dtype and device).",
+    doc="Copy to another device; the gradient is copied back to the source device.",
 )

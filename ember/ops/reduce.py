@@ -53,7 +53,7 @@ def _exclusive_prod(x, axis):
     n = x.shape[axis]
     ones_shape = list(x.shape)
     ones_shape[axis] = 1
-    one = F.ones(ones_shape, dtype=x.dtype)
+    one = x.new_ones(ones_shape)
     idx_head = [slice(None)] * x.ndim
     idx_head[axis] = slice(0, n - 1)
     left = F.cat([one, F.cumprod(x, axis)[tuple(idx_head)]], axis)
@@ -163,7 +163,7 @@ def _max_dim_vjp(g, x, *, out, in_shapes, axis=0, keepdim=False, **_):
     if not keepdim:
         gv = F.unsqueeze(gv, axis)
         idx = F.unsqueeze(idx, axis)
-    return (F.scatter(F.zeros(in_shapes[0], dtype=gv.dtype), axis, idx, gv),)
+    return (F.scatter(gv.new_zeros(in_shapes[0]), axis, idx, gv),)
 
 
 def _max_dim_shape(x, axis=0, keepdim=False):
