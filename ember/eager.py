@@ -7,15 +7,13 @@ casts are resolved once per dtype signature and cached on the op.
 
 from __future__ import annotations
 
-import traceback
-
 import numpy as np
 
 from . import op as _op
 from .autograd.grad_mode import state
 from .autograd.node import Node
 from .devices import xp_of
-from .errors import op_error
+from .errors import op_error, user_frames
 from .tensor import Tensor, _make
 
 _new = object.__new__
@@ -189,7 +187,7 @@ def _record(op, args, attrs, arrays, outs):
         None if len(outs) == 1 else [(o.shape, o.dtype) for o in outs],
     )
     if state.anomaly:
-        node.trace = traceback.extract_stack()[:-3]
+        node.trace = user_frames()
     return node
 
 

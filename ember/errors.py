@@ -12,6 +12,16 @@ class ShapeError(RuntimeError, ValueError):
     """An op's operands have shapes it cannot combine."""
 
 
+_PACKAGE_DIR = __file__.rsplit("/", 1)[0]
+
+
+def user_frames():
+    """The caller's stack without ember's own frames: where a user created an op."""
+    import traceback
+
+    return [f for f in traceback.extract_stack()[:-1] if not f.filename.startswith(_PACKAGE_DIR)]
+
+
 def describe(args) -> str:
     """``(2, 3) float32, (3,) float64, 2.0`` for an op's positional args."""
     from .tensor import Tensor
