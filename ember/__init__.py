@@ -52,7 +52,7 @@ from .random import (
 from .tensor import Size, Tensor
 
 from . import autograd  # noqa: E402,F401
-from . import linalg, nn  # noqa: E402,F401
+from . import cuda, linalg, nn  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
@@ -96,24 +96,6 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
     from ._format import set_printoptions as _set
 
     _set(precision, threshold, edgeitems, linewidth, profile, sci_mode)
-
-
-class cuda:  # noqa: N801 - ``torch.cuda`` namespace
-    from .devices import device_count, is_available
-
-    @staticmethod
-    def manual_seed(seed):
-        manual_seed(seed)
-
-    manual_seed_all = manual_seed
-
-    @staticmethod
-    def synchronize(device=None):
-        from .devices import cupy
-
-        cp = cupy()
-        if cp is not None:
-            cp.cuda.Device().synchronize()
 
 
 del _dtype_mod

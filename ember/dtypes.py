@@ -9,7 +9,7 @@ category (bool < integer < floating).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -123,7 +123,7 @@ def as_dtype(d) -> dtype:
 # ---- promotion ------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def promote_types(a: dtype, b: dtype) -> dtype:
     """PyTorch's ``promote_types`` for two dtypes of the same priority group."""
     if a is b:
@@ -173,9 +173,7 @@ def result_type(dims, zero_dims, scalars) -> dtype:
             out = d if out is None else promote_types(out, d)
         return out
 
-    wrapped = fold(
-        bool_ if t is bool else (int64 if t is int else get_default_dtype()) for t in scalars
-    )
+    wrapped = fold(bool_ if t is bool else (int64 if t is int else get_default_dtype()) for t in scalars)
     out = _combine(fold(dims), _combine(fold(zero_dims), wrapped))
     return out if out is not None else get_default_dtype()
 

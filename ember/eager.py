@@ -116,9 +116,7 @@ def apply(op, args, attrs):
     outs = tuple(o if type(o) is _ndarray else _as_array(xp, o) for o in out)
     if rg and state.enabled and any(o.dtype.kind in _FLOAT_KINDS for o in outs):
         node = _record(op, args, attrs, arrays, outs)
-        return tuple(
-            _make(o, node, i, True) if o.dtype.kind in _FLOAT_KINDS else _make(o) for i, o in enumerate(outs)
-        )
+        return tuple(_make(o, node, i, True) if o.dtype.kind in _FLOAT_KINDS else _make(o) for i, o in enumerate(outs))
     return tuple(_make(o) for o in outs)
 
 

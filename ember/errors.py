@@ -48,9 +48,7 @@ def op_error(op, args, attrs, err):
 
     if getattr(err, "_ember", False):
         return err
-    specs = [
-        ShapeDtype(a._data.shape, a.dtype) if isinstance(a, Tensor) else a for a in args
-    ]
+    specs = [ShapeDtype(a._data.shape, a.dtype) if isinstance(a, Tensor) else a for a in args]
     try:
         op.shape(*specs, **attrs)
     except (ShapeError, IndexError, TypeError, ValueError, RuntimeError) as rule_err:

@@ -42,7 +42,13 @@ class Generator:
     def get_state(self):
         """The bit generator's state as a JSON-friendly dict (ember's RNG state format)."""
         st = self._rng.bit_generator.state
-        return {"bit_generator": st["bit_generator"], "state": dict(st["state"]), "has_uint32": st["has_uint32"], "uinteger": st["uinteger"], "seed": self._seed}
+        return {
+            "bit_generator": st["bit_generator"],
+            "state": dict(st["state"]),
+            "has_uint32": st["has_uint32"],
+            "uinteger": st["uinteger"],
+            "seed": self._seed,
+        }
 
     def set_state(self, state):
         state = dict(state)
@@ -103,7 +109,7 @@ def _out(data, dtype, device, requires_grad):
 def _float_dtype(dtype):
     d = dt.as_dtype(dtype) if dtype is not None else dt.get_default_dtype()
     if not d.is_floating_point:
-        raise NotImplementedError(f'random sampling is not implemented for {d} (expected a floating-point dtype)')
+        raise NotImplementedError(f"random sampling is not implemented for {d} (expected a floating-point dtype)")
     return d
 
 
@@ -185,7 +191,9 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
 
 def _like(fn):
     def like(input, *, dtype=None, device=None, requires_grad=False, generator=None, memory_format=None):
-        return fn(*input.shape, dtype=dtype or input.dtype, device=device, requires_grad=requires_grad, generator=generator)
+        return fn(
+            *input.shape, dtype=dtype or input.dtype, device=device, requires_grad=requires_grad, generator=generator
+        )
 
     return like
 

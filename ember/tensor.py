@@ -183,9 +183,7 @@ class Tensor:
                 "var_no_grad = var.detach()."
             )
         if value and not self.is_floating_point():
-            raise RuntimeError(
-                f"only Tensors of floating point dtype can require gradients (got {self.dtype})"
-            )
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients (got {self.dtype})")
         self._rg = value
 
     @property

@@ -126,7 +126,9 @@ def _to_device(t, target):
 Tensor.to = to
 Tensor._to_device = staticmethod(_to_device)
 Tensor.cpu = lambda self: self.to("cpu")
-Tensor.cuda = lambda self, device=None, non_blocking=False: self.to(_dev.device("cuda", device if isinstance(device, int) else 0) if not isinstance(device, str) else device)
+Tensor.cuda = lambda self, device=None, non_blocking=False: self.to(
+    _dev.device("cuda", device if isinstance(device, int) else 0) if not isinstance(device, str) else device
+)
 Tensor.type_as = lambda self, other: self.to(other.dtype)
 
 for _name, _d in [
@@ -147,7 +149,18 @@ if dt.bfloat16 is not None:
 
 def _type(self, dtype=None, non_blocking=False):
     if dtype is None:
-        names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "bfloat16": "BFloat16"}
+        names = {
+            "float32": "Float",
+            "float64": "Double",
+            "float16": "Half",
+            "int64": "Long",
+            "int32": "Int",
+            "int16": "Short",
+            "int8": "Char",
+            "uint8": "Byte",
+            "bool": "Bool",
+            "bfloat16": "BFloat16",
+        }
         return f"ember.{names[self.dtype.name]}Tensor"
     return F.cast(self, dtype)
 
@@ -157,7 +170,12 @@ Tensor.type = _type
 
 def _new_maker(fn):
     def new(self, *size, dtype=None, device=None, requires_grad=False, **kw):
-        return fn(*size, dtype=dtype or self.dtype, device=device or (None if self.device.type == "cpu" else self.device), requires_grad=requires_grad)
+        return fn(
+            *size,
+            dtype=dtype or self.dtype,
+            device=device or (None if self.device.type == "cpu" else self.device),
+            requires_grad=requires_grad,
+        )
 
     return new
 

@@ -64,7 +64,9 @@ def small_shape(draw, min_dims=0, max_dims=3, min_side=0, max_side=4):
 def elementwise(draw, name, sample):
     domains = sample.get("domain") or [(-3.0, 3.0)]
     n = len(domains)
-    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=n, min_dims=0, max_dims=3, min_side=0, max_side=4)).input_shapes
+    shapes = draw(
+        hnp.mutually_broadcastable_shapes(num_shapes=n, min_dims=0, max_dims=3, min_side=0, max_side=4)
+    ).input_shapes
     args = []
     for shape, dom in zip(shapes, domains):
         if dom is None:  # a condition
@@ -225,7 +227,10 @@ def _diagonal(draw, name, sample):
     shape = small_shape(draw, min_dims=2, max_dims=3, min_side=1)
     x = Arr(floats(draw, shape))
     d1, d2 = draw(st.permutations(range(len(shape))))[:2]
-    return [Call("diagonal", [x], {"offset": draw(st.integers(-2, 2)), "dim1": d1, "dim2": d2}), Call("trace", [Arr(floats(draw, shape[:2]))])]
+    return [
+        Call("diagonal", [x], {"offset": draw(st.integers(-2, 2)), "dim1": d1, "dim2": d2}),
+        Call("trace", [Arr(floats(draw, shape[:2]))]),
+    ]
 
 
 def _diagonal_scatter(draw, name, sample):
@@ -251,7 +256,10 @@ def _pad(draw, name, sample):
 def _cast(draw, name, sample):
     shape = small_shape(draw)
     x = Arr(floats(draw, shape))
-    return [Call("Tensor.to", [x, "float32"], torch_fn="Tensor.to", fd=False), Call("Tensor.double", [x], torch_fn="Tensor.double")]
+    return [
+        Call("Tensor.to", [x, "float32"], torch_fn="Tensor.to", fd=False),
+        Call("Tensor.double", [x], torch_fn="Tensor.double"),
+    ]
 
 
 def _index_key(draw, shape):
@@ -275,7 +283,10 @@ def _getitem(draw, name, sample):
     x = Arr(floats(draw, shape))
     key = _index_key(draw, shape)
     mask = Arr(floats(draw, shape) > 0, grad=False)
-    return [Call("getitem", [x, key], torch_fn="Tensor.__getitem__"), Call("getitem", [x, mask], torch_fn="Tensor.__getitem__")]
+    return [
+        Call("getitem", [x, key], torch_fn="Tensor.__getitem__"),
+        Call("getitem", [x, mask], torch_fn="Tensor.__getitem__"),
+    ]
 
 
 def _index_put(draw, name, sample):
@@ -294,7 +305,9 @@ def _index_put(draw, name, sample):
 def _gather_like(draw):
     shape = small_shape(draw, min_dims=1, min_side=1)
     d = draw(st.integers(-len(shape), len(shape) - 1))
-    ishape = tuple(draw(st.integers(1, s)) if i != d % len(shape) else draw(st.integers(0, 4)) for i, s in enumerate(shape))
+    ishape = tuple(
+        draw(st.integers(1, s)) if i != d % len(shape) else draw(st.integers(0, 4)) for i, s in enumerate(shape)
+    )
     idx = Arr(ints(draw, ishape, 0, shape[d]), grad=False)
     return shape, d, ishape, idx
 
@@ -329,7 +342,10 @@ def _sort(draw, name, sample):
     x = Arr(floats(draw, shape))
     d = draw(st.integers(-len(shape), len(shape) - 1))
     desc = draw(st.booleans())
-    return [Call("sort", [x], {"dim": d, "descending": desc}, second=False), Call("argsort", [x], {"dim": d, "descending": desc}, grad=False)]
+    return [
+        Call("sort", [x], {"dim": d, "descending": desc}, second=False),
+        Call("argsort", [x], {"dim": d, "descending": desc}, grad=False),
+    ]
 
 
 def _topk(draw, name, sample):
@@ -377,7 +393,9 @@ def _matmul(draw, name, sample):
 
 
 def _einsum(draw, name, sample):
-    eq = draw(st.sampled_from(["ij,jk->ik", "bij,bjk->bik", "i,i->", "ij->j", "ij,j->i", "i,j->ij", "...ij,...jk", "ii->i"]))
+    eq = draw(
+        st.sampled_from(["ij,jk->ik", "bij,bjk->bik", "i,i->", "ij->j", "ij,j->i", "i,j->ij", "...ij,...jk", "ii->i"])
+    )
     sizes = {c: draw(st.integers(1, 3)) for c in "bijk"}
     ins = eq.split("->")[0].split(",")
     args = []
@@ -439,7 +457,9 @@ def composite_calls(draw, name, sample):
             c.torch_fn = torch_fn
         return calls
     if kind == "binary_vec":
-        return [Call(name, [Arr(floats(draw, (draw(st.integers(0, 3)),))), Arr(floats(draw, (draw(st.integers(0, 3)),)))])]
+        return [
+            Call(name, [Arr(floats(draw, (draw(st.integers(0, 3)),))), Arr(floats(draw, (draw(st.integers(0, 3)),)))])
+        ]
     if kind == "matrix":
         return [Call(name, [Arr(floats(draw, small_shape(draw, min_dims=2, max_dims=2)))])]
     raise KeyError(f"unknown composite sample kind {kind!r} for {name}")

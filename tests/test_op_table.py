@@ -151,7 +151,9 @@ def check_call(call):
         e_g = ember.autograd.grad(
             [e for e, _ in diff_out], e_leaves, [ember.from_numpy(g.copy()) for g in gs], allow_unused=True
         )
-        t_g = torch.autograd.grad([t for _, t in diff_out], t_leaves, [torch.from_numpy(g.copy()) for g in gs], allow_unused=True)
+        t_g = torch.autograd.grad(
+            [t for _, t in diff_out], t_leaves, [torch.from_numpy(g.copy()) for g in gs], allow_unused=True
+        )
         for k, (eg, tg) in enumerate(zip(e_g, t_g)):
             if tg is None:
                 assert eg is None or not np.any(_np(eg)), f"{call.fn}: torch has no gradient for input {k}"

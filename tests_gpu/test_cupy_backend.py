@@ -106,7 +106,13 @@ SETTINGS = settings(max_examples=6, deadline=None, suppress_health_check=list(He
 def test_primitive_gpu_matches_cpu(name, data):
     op = REGISTRY[name]
     for call in calls_for(data.draw, name, op.kind, op.sample or {}):
-        if call.fn.startswith("Tensor.") and call.fn not in ("Tensor.expand", "Tensor.repeat", "Tensor.to", "Tensor.double", "Tensor.contiguous"):
+        if call.fn.startswith("Tensor.") and call.fn not in (
+            "Tensor.expand",
+            "Tensor.repeat",
+            "Tensor.to",
+            "Tensor.double",
+            "Tensor.contiguous",
+        ):
             continue
         check(call)
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import heapq
 
-import numpy as np
-
+from ..devices import xp_of as _xp_of
 from ..tensor import Tensor, _make
 from .grad_mode import state
-from ..devices import xp_of as _xp_of
 from .node import Node
 
 _FREED_MSG = (
@@ -91,7 +89,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                 t.grad = g if t.grad is None else t.grad + g
             elif t.grad is None:
                 t.grad = _make(g._data.copy())
-            elif t.grad._node is None and t.grad._data.shape == g._data.shape and getattr(t.grad._data.flags, "writeable", True):
+            elif (
+                t.grad._node is None
+                and t.grad._data.shape == g._data.shape
+                and getattr(t.grad._data.flags, "writeable", True)
+            ):
                 t.grad._data += g._data
             else:
                 t.grad = _make(t.grad._data + g._data)
@@ -410,7 +412,11 @@ def _deliver_leaf(leaf, g, accumulate, capture, leaf_targets, create_graph, hand
         handed.add(id(data))
         if leaf.grad is None:
             leaf.grad = _make(data)
-        elif leaf.grad._data.shape == data.shape and getattr(leaf.grad._data.flags, "writeable", True) and leaf.grad._node is None:
+        elif (
+            leaf.grad._data.shape == data.shape
+            and getattr(leaf.grad._data.flags, "writeable", True)
+            and leaf.grad._node is None
+        ):
             leaf.grad._data += data
         else:
             leaf.grad = _make(leaf.grad._data + data)

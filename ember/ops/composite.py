@@ -74,7 +74,9 @@ def _axis(x, dim, op):
 
 # ---- arithmetic --------------------------------------------------------------
 def _check_alpha(op, input, other, alpha):
-    if not builtins.any(isinstance(x, float) or (isinstance(x, Tensor) and x.is_floating_point()) for x in (input, other)):
+    if not builtins.any(
+        isinstance(x, float) or (isinstance(x, Tensor) and x.is_floating_point()) for x in (input, other)
+    ):
         raise RuntimeError(
             f"{op}: {describe((input, other))}: For integral input tensors, argument alpha must not be a floating "
             f"point number (got alpha={alpha})"
@@ -103,6 +105,7 @@ subtract = sub
 def _is_bool(x):
     return isinstance(x, builtins.bool) or (isinstance(x, Tensor) and x.dtype is dt.bool_)
 
+
 mul = multiply = E.mul
 
 
@@ -115,9 +118,15 @@ def div(input, other, *, rounding_mode=None, out=None):
     elif rounding_mode == "floor":
         return E.floor_divide(input, other)
     else:
-        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+        raise ValueError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'"
+        )
     ref = input if isinstance(input, Tensor) else other
-    if not ref.is_floating_point() and not (isinstance(other, Tensor) and other.is_floating_point()) and not isinstance(other, float):
+    if (
+        not ref.is_floating_point()
+        and not (isinstance(other, Tensor) and other.is_floating_point())
+        and not isinstance(other, float)
+    ):
         r = cast(r, dtype=ref.dtype)
     return r
 
@@ -135,7 +144,7 @@ def pow(input, exponent):
         if input.dtype is dt.bool_ and isinstance(exponent, builtins.bool):
             return E.logical_or(input, not exponent)  # bool ** bool scalar stays bool, as in PyTorch
     if _is_bool_arg(input) and _is_bool_arg(exponent):
-        raise NotImplementedError('"pow" not implemented for \'Bool\'')
+        raise NotImplementedError("\"pow\" not implemented for 'Bool'")
     return E.pow(input, exponent)
 
 
@@ -433,7 +442,9 @@ def vector_norm(input, ord=2, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = cast(input, dtype=dtype)
     if not input.is_floating_point():
-        raise RuntimeError(f"linalg.vector_norm: Expected a floating point tensor as input. Got {input.dtype.name.capitalize()}")
+        raise RuntimeError(
+            f"linalg.vector_norm: Expected a floating point tensor as input. Got {input.dtype.name.capitalize()}"
+        )
     return R.vector_norm_(input, ord=float(ord), axis=_axis(input, dim, "norm"), keepdim=keepdim)
 
 
@@ -468,7 +479,9 @@ def _matmul_as(op, a, b):
 
 def mm(input, mat2):
     if input.ndim != 2 or mat2.ndim != 2:
-        raise RuntimeError(f"mm: both arguments must be matrices, got shapes {list(input.shape)} and {list(mat2.shape)}")
+        raise RuntimeError(
+            f"mm: both arguments must be matrices, got shapes {list(input.shape)} and {list(mat2.shape)}"
+        )
     return _matmul_as("mm", input, mat2)
 
 
@@ -554,7 +567,11 @@ def view(input, *shape):
     import numpy as np
 
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
-        return cast(input, dtype=shape[0]) if dt.as_dtype(shape[0]).itemsize == input.element_size() else _view_dtype(input, shape[0])
+        return (
+            cast(input, dtype=shape[0])
+            if dt.as_dtype(shape[0]).itemsize == input.element_size()
+            else _view_dtype(input, shape[0])
+        )
     shape = M.infer_reshape(_shape_arg(shape), input.numel(), "view", (input,))
     out = M.reshape(input, shape=shape)
     if out.numel() and not np.may_share_memory(out._data, input._data):
@@ -567,7 +584,9 @@ def view(input, *shape):
 
 
 def _view_dtype(input, d):
-    raise RuntimeError(f"view: reinterpreting {input.dtype} as {dt.as_dtype(d)} (a different itemsize) is not supported")
+    raise RuntimeError(
+        f"view: reinterpreting {input.dtype} as {dt.as_dtype(d)} (a different itemsize) is not supported"
+    )
 
 
 def view_as(input, other):
@@ -718,7 +737,9 @@ def stack(tensors, dim=0, *, out=None):
     shape0 = tuple(tensors[0].shape)
     for k, x in enumerate(tensors):
         if tuple(x.shape) != shape0:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(shape0)} at entry 0 and {list(x.shape)} at entry {k}")
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(shape0)} at entry 0 and {list(x.shape)} at entry {k}"
+            )
     d = wrap_dim(dim, len(shape0) + 1, "stack")
     return M.cat_(*[unsqueeze(x, d) for x in tensors], axis=d)
 
@@ -804,7 +825,9 @@ def select(input, dim, index):
     d = wrap_dim(dim, input.ndim, "select")
     n = input.shape[d]
     if not -n <= index < n:
-        raise IndexError(f"select(): index {index} out of range for tensor of size {list(input.shape)} at dimension {d}")
+        raise IndexError(
+            f"select(): index {index} out of range for tensor of size {list(input.shape)} at dimension {d}"
+        )
     idx = [slice(None)] * input.ndim
     idx[d] = index
     return getitem(input, tuple(idx))
@@ -877,7 +900,9 @@ def triu(input, diagonal=0):
 
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
-    return M.diagonal_(input, offset=offset, dim1=wrap_dim(dim1, input.ndim, "diagonal"), dim2=wrap_dim(dim2, input.ndim, "diagonal"))
+    return M.diagonal_(
+        input, offset=offset, dim1=wrap_dim(dim1, input.ndim, "diagonal"), dim2=wrap_dim(dim2, input.ndim, "diagonal")
+    )
 
 
 def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
@@ -887,7 +912,6 @@ def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
 def diag(input, diagonal=0):
     if input.ndim == 1:
         n = input.shape[0] + builtins.abs(diagonal)
-        from .creation import zeros
 
         return diagonal_scatter(input.new_zeros((n, n)), input, diagonal)
     if input.ndim == 2:
@@ -896,7 +920,6 @@ def diag(input, diagonal=0):
 
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):
-    from .creation import zeros
 
     n = input.shape[-1] + builtins.abs(offset)
     out = input.new_zeros((*input.shape[:-1], n, n))
@@ -907,13 +930,17 @@ def pad(input, pad, mode="constant", value=None):
     """``nn.functional.pad``: ``pad`` lists (before, after) pairs from the last dim backwards."""
     pad = [int(p) for p in pad]
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise RuntimeError(f"Padding length must be divisible by 2 and at most twice the number of dims, got {len(pad)} for a {input.ndim}-D input")
+        raise RuntimeError(
+            f"Padding length must be divisible by 2 and at most twice the number of dims, got {len(pad)} for a {input.ndim}-D input"
+        )
     pairs = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         pairs[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     if mode == "constant":
         if builtins.any(lo < 0 or hi < 0 for lo, hi in pairs):
-            crop = tuple(slice(-lo if lo < 0 else 0, (s + hi) if hi < 0 else None) for (lo, hi), s in zip(pairs, input.shape))
+            crop = tuple(
+                slice(-lo if lo < 0 else 0, (s + hi) if hi < 0 else None) for (lo, hi), s in zip(pairs, input.shape)
+            )
             input = getitem(input, crop)
             pairs = [(builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in pairs]
         return M.pad_constant(input, pads=tuple(pairs), value=0.0 if value is None else value)
@@ -928,7 +955,9 @@ def pad(input, pad, mode="constant", value=None):
         pos = np.arange(-lo, n + hi)
         if mode == "reflect":
             if lo >= n or hi >= n:
-                raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, but got: padding ({lo}, {hi}) at dimension {d} of input {list(input.shape)}")
+                raise RuntimeError(
+                    f"Argument #4: Padding size should be less than the corresponding input dimension, but got: padding ({lo}, {hi}) at dimension {d} of input {list(input.shape)}"
+                )
             period = 2 * (n - 1)
             pos = np.abs(pos) % period if period else np.zeros_like(pos)
             pos = np.where(pos >= n, period - pos, pos)
@@ -1035,7 +1064,9 @@ def masked_fill(input, mask, value):
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype.name}")
     if isinstance(value, Tensor):
         if value.ndim != 0:
-            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s).")
+            raise RuntimeError(
+                f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s)."
+            )
     elif not input.is_floating_point() and isinstance(value, float):
         value = int(value)
     try:
@@ -1043,7 +1074,9 @@ def masked_fill(input, mask, value):
     except ShapeError:  # where's message would name where, not masked_fill
         out = None
     if out is None or tuple(out.shape) != tuple(input.shape):
-        raise ShapeError(f"masked_fill: mask of shape {list(mask.shape)} does not broadcast to the input's shape {list(input.shape)}")
+        raise ShapeError(
+            f"masked_fill: mask of shape {list(mask.shape)} does not broadcast to the input's shape {list(input.shape)}"
+        )
     if out.dtype is not input.dtype:
         out = cast(out, dtype=input.dtype)
     return out
@@ -1141,7 +1174,7 @@ def softmax(input, dim=None, dtype=None, _stacklevel=3):
     if dtype is not None:
         input = cast(input, dtype=dtype)
     elif not input.is_floating_point():
-        raise NotImplementedError(f'"softmax_lastdim_kernel_impl" not implemented for \'{input.dtype.name}\'')
+        raise NotImplementedError(f"\"softmax_lastdim_kernel_impl\" not implemented for '{input.dtype.name}'")
     if dim is None:
         dim = 0 if input.ndim in (0, 1, 3) else 1  # PyTorch's legacy implicit choice
     return N.softmax_(input, axis=wrap_dim(dim, input.ndim, "softmax"))
@@ -1151,7 +1184,7 @@ def log_softmax(input, dim=None, dtype=None, _stacklevel=3):
     if dtype is not None:
         input = cast(input, dtype=dtype)
     elif not input.is_floating_point():
-        raise NotImplementedError(f'"log_softmax_lastdim_kernel_impl" not implemented for \'{input.dtype.name}\'')
+        raise NotImplementedError(f"\"log_softmax_lastdim_kernel_impl\" not implemented for '{input.dtype.name}'")
     if dim is None:
         dim = 0 if input.ndim in (0, 1, 3) else 1
     return N.log_softmax_(input, axis=wrap_dim(dim, input.ndim, "log_softmax"))
@@ -1185,4 +1218,3 @@ def sum_to_shape(g, shape):
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1)
     out = R.sum_(g, axis=axes, keepdim=True) if axes else g
     return M.reshape(out, shape=shape)
-

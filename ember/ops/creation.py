@@ -294,7 +294,9 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     if (end - start) / step < 0:
-        raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign (start={start}, end={end}, step={step})")
+        raise RuntimeError(
+            f"arange: upper bound and lower bound inconsistent with step sign (start={start}, end={end}, step={step})"
+        )
     if dtype is None:
         dtype = dt.int64 if all(isinstance(v, numbers.Integral) for v in vals) else dt.get_default_dtype()
     d = dt.as_dtype(dtype)

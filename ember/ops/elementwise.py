@@ -51,7 +51,7 @@ def _same_not_bool(name):
 
         d = _first_dtype(sig)
         if d.category == 0:
-            raise NotImplementedError(f'"{name}" not implemented for \'Bool\'')
+            raise NotImplementedError(f"\"{name}\" not implemented for 'Bool'")
         return None, d
 
     return rule
@@ -59,12 +59,15 @@ def _same_not_bool(name):
 
 neg = _unary("neg", lambda xp, x: xp.negative(x), lambda g, x, **_: (-g,), saves=(), dtype="same", onnx="Neg")
 abs = _unary(
-    "abs", lambda xp, x: xp.abs(x), lambda g, x, **_: (g * F.sign(x),), saves=(0,), dtype=_same_not_bool("abs"), onnx="Abs"
+    "abs",
+    lambda xp, x: xp.abs(x),
+    lambda g, x, **_: (g * F.sign(x),),
+    saves=(0,),
+    dtype=_same_not_bool("abs"),
+    onnx="Abs",
 )
 exp = _unary("exp", lambda xp, x: xp.exp(x), lambda g, x, *, out, **_: (g * out,), saves=("out",), onnx="Exp")
-exp2 = _unary(
-    "exp2", lambda xp, x: xp.exp2(x), lambda g, x, *, out, **_: (g * out * math.log(2.0),), saves=("out",)
-)
+exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda g, x, *, out, **_: (g * out * math.log(2.0),), saves=("out",))
 expm1 = _unary("expm1", lambda xp, x: xp.expm1(x), lambda g, x, *, out, **_: (g * (out + 1),), saves=("out",))
 log = _unary("log", lambda xp, x: xp.log(x), lambda g, x, **_: (g / x,), saves=(0,), onnx="Log", sample=POS)
 log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda g, x, **_: (g / (x * math.log(2.0)),), saves=(0,), sample=POS)
@@ -73,7 +76,12 @@ log10 = _unary(
 )
 log1p = _unary("log1p", lambda xp, x: xp.log1p(x), lambda g, x, **_: (g / (x + 1),), saves=(0,), sample=POS)
 sqrt = _unary(
-    "sqrt", lambda xp, x: xp.sqrt(x), lambda g, x, *, out, **_: (g / (2 * out),), saves=("out",), onnx="Sqrt", sample=POS
+    "sqrt",
+    lambda xp, x: xp.sqrt(x),
+    lambda g, x, *, out, **_: (g / (2 * out),),
+    saves=("out",),
+    onnx="Sqrt",
+    sample=POS,
 )
 rsqrt = _unary(
     "rsqrt",
@@ -166,12 +174,25 @@ def _erf_numpy(xp, x):
     a = xp.abs(xd)
     t = 1.0 / (1.0 + 0.5 * a)
     # Numerical Recipes erfc: fractional error < 1.2e-7 everywhere
-    poly = -a * a - 1.26551223 + t * (
-        1.00002368
+    poly = (
+        -a * a
+        - 1.26551223
         + t
         * (
-            0.37409196
-            + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))
+                    )
+                )
+            )
         )
     )
     erfc = t * xp.exp(poly)
@@ -244,9 +265,27 @@ def _zero_grad(g, x, **_):
     return (F.zeros_like(g),)
 
 
-sign = _unary("sign", lambda xp, x: xp.sign(x) if x.dtype.kind != "b" else x.copy(), _zero_grad, saves=(), dtype="same", onnx="Sign", sample=NONDIFF)
-floor = _unary("floor", lambda xp, x: xp.floor(x), _zero_grad, saves=(), dtype=_same_not_bool("floor"), onnx="Floor", sample=NONDIFF)
-ceil = _unary("ceil", lambda xp, x: xp.ceil(x), _zero_grad, saves=(), dtype=_same_not_bool("ceil"), onnx="Ceil", sample=NONDIFF)
+sign = _unary(
+    "sign",
+    lambda xp, x: xp.sign(x) if x.dtype.kind != "b" else x.copy(),
+    _zero_grad,
+    saves=(),
+    dtype="same",
+    onnx="Sign",
+    sample=NONDIFF,
+)
+floor = _unary(
+    "floor",
+    lambda xp, x: xp.floor(x),
+    _zero_grad,
+    saves=(),
+    dtype=_same_not_bool("floor"),
+    onnx="Floor",
+    sample=NONDIFF,
+)
+ceil = _unary(
+    "ceil", lambda xp, x: xp.ceil(x), _zero_grad, saves=(), dtype=_same_not_bool("ceil"), onnx="Ceil", sample=NONDIFF
+)
 trunc = _unary("trunc", lambda xp, x: xp.trunc(x), _zero_grad, saves=(), dtype=_same_not_bool("trunc"), sample=NONDIFF)
 round = primitive(
     "round",
@@ -277,6 +316,8 @@ nan_to_num = primitive(
 
 # ---- binary -----------------------------------------------------------------
 add = _binary("add", lambda xp, x, y: xp.add(x, y), lambda g, x, y, **_: (g, g), saves=(), onnx="Add")
+
+
 def _sub_dtype(sig):
     from ..op import _promoted
 
@@ -327,8 +368,10 @@ def _pow_vjp(g, x, y, *, out, need, **_):
     gx = gy = None
     if need[0]:
         # d/dx x**y = y * x**(y-1); PyTorch defines it as 0 where y == 0
-        gx = F.where(y == 0, 0.0, g * y * F.pow(x, y - 1)) if isinstance(y, F.Tensor) else (
-            g * 0.0 if y == 0 else g * (y * F.pow(x, y - 1))
+        gx = (
+            F.where(y == 0, 0.0, g * y * F.pow(x, y - 1))
+            if isinstance(y, F.Tensor)
+            else (g * 0.0 if y == 0 else g * (y * F.pow(x, y - 1)))
         )
     if need[1]:
         gy = F.where((x == 0) & (y >= 0), 0.0, g * out * F.log(x)) if isinstance(x, F.Tensor) else g * out * math.log(x)

@@ -56,9 +56,7 @@ def encode_key(key):
         else:
             t = k if isinstance(k, Tensor) else as_index_tensor(k)
             if t._data.dtype.kind not in "iub":
-                raise IndexError(
-                    f"tensors used as indices must be long, int, byte or bool tensors, got {t.dtype}"
-                )
+                raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, got {t.dtype}")
             if t._data.dtype == np.uint8:  # PyTorch's (deprecated) byte masks
                 t = t.bool()
             tensors.append(t)
@@ -219,7 +217,9 @@ def _check_index(x, dim, index, name):
         n = x.shape[dim]
         lo, hi = int(index.min()), int(index.max())
         if lo < 0 or hi >= n:
-            raise RuntimeError(f"{name}(): index {lo if lo < 0 else hi} is out of bounds for dimension {dim} with size {n}")
+            raise RuntimeError(
+                f"{name}(): index {lo if lo < 0 else hi} is out of bounds for dimension {dim} with size {n}"
+            )
 
 
 def _gather_impl(xp, x, index, dim):

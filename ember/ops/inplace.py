@@ -28,9 +28,7 @@ def _check_cast(t, new_dtype, allow_cast, name):
 
 def _check_leaf(t, name):
     if t._node is None and t._rg:
-        raise RuntimeError(
-            f"{name}: a leaf Variable that requires grad is being used in an in-place operation."
-        )
+        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation.")
     base = t._base
     if base is not None and base._node is None and base._rg:
         raise RuntimeError(
@@ -148,7 +146,9 @@ def zero_(t):
 def fill_(t, value):
     if isinstance(value, Tensor):
         if value.dim() != 0:
-            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.dim()} dimensions.")
+            raise RuntimeError(
+                f"fill_ only supports 0-dimension value tensor but got tensor with {value.dim()} dimensions."
+            )
         return commit(t, F.cast(value, dtype=t.dtype), "fill_", allow_cast=True)
     try:
         new = np.asarray(value, dtype=t._data.dtype)
@@ -188,7 +188,9 @@ def setitem(t, key, value):
         except IndexError as e:  # NumPy checks the whole index before it writes
             raise IndexError(f"setitem: {e} (tensor of shape {tuple(t.shape)}, index {_key_repr(key)})") from None
         except ValueError as e:
-            raise ShapeError(f"setitem: cannot assign value of shape {np.shape(v)} to index {key!r} of a tensor of shape {list(t.shape)}: {e}") from None
+            raise ShapeError(
+                f"setitem: cannot assign value of shape {np.shape(v)} to index {key!r} of a tensor of shape {list(t.shape)}: {e}"
+            ) from None
         t._bump_version()
         return
     if isinstance(value, Tensor) and value._data.dtype != t._data.dtype:

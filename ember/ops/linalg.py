@@ -16,9 +16,7 @@ def _matmul_dtype(sig):
     dims, zeros, _ = _split_signature(sig)
     ds = dims + zeros
     if len(ds) == 2 and ds[0] is not ds[1]:
-        raise RuntimeError(
-            f"matmul: expected m1 and m2 to have the same dtype, but got: {ds[0].name} != {ds[1].name}"
-        )
+        raise RuntimeError(f"matmul: expected m1 and m2 to have the same dtype, but got: {ds[0].name} != {ds[1].name}")
     return None, ds[0]
 
 

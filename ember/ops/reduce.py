@@ -107,7 +107,9 @@ def _amax_vjp(g, x, *, out, in_shapes, axis=None, keepdim=False, **_):
 def _check_nonempty(name):
     def impl(xp, x, axis=None, keepdim=False):
         if x.size == 0 and (axis is None or any(x.shape[a] == 0 for a in axis)):
-            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0, or a non-empty reduced dim")
+            raise IndexError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0, or a non-empty reduced dim"
+            )
         return getattr(xp, name)(x, axis=axis, keepdims=keepdim)
 
     return impl
@@ -220,10 +222,22 @@ def _arg_shape(x, axis=None, keepdim=False):
 
 
 argmax = primitive(
-    "argmax", kind=REDUCE, impl=_arg_impl("argmax"), shape=_arg_shape, dtype="int64", onnx="ArgMax", sample=dict(cases="arg")
+    "argmax",
+    kind=REDUCE,
+    impl=_arg_impl("argmax"),
+    shape=_arg_shape,
+    dtype="int64",
+    onnx="ArgMax",
+    sample=dict(cases="arg"),
 )
 argmin = primitive(
-    "argmin", kind=REDUCE, impl=_arg_impl("argmin"), shape=_arg_shape, dtype="int64", onnx="ArgMin", sample=dict(cases="arg")
+    "argmin",
+    kind=REDUCE,
+    impl=_arg_impl("argmin"),
+    shape=_arg_shape,
+    dtype="int64",
+    onnx="ArgMin",
+    sample=dict(cases="arg"),
 )
 all_ = primitive(
     "all",
@@ -275,9 +289,11 @@ def _cum_shape(x, axis=0):
 cumsum_ = primitive(
     "cumsum",
     kind=REDUCE,
-    impl=lambda xp, x, axis=0: xp.cumsum(x, axis=axis, dtype=xp.int64 if x.dtype.kind in "biu" else None)
-    if x.ndim
-    else x.astype(xp.int64 if x.dtype.kind in "biu" else x.dtype),
+    impl=lambda xp, x, axis=0: (
+        xp.cumsum(x, axis=axis, dtype=xp.int64 if x.dtype.kind in "biu" else None)
+        if x.ndim
+        else x.astype(xp.int64 if x.dtype.kind in "biu" else x.dtype)
+    ),
     shape=_cum_shape,
     vjp=lambda g, x, *, axis=0, **_: (F.flip(F.cumsum(F.flip(g, [axis]), axis), [axis]) if g.ndim else g,),
     dtype=_sum_dtype,
@@ -298,9 +314,11 @@ def _cumprod_vjp(g, x, *, out, axis=0, **_):
 cumprod_ = primitive(
     "cumprod",
     kind=REDUCE,
-    impl=lambda xp, x, axis=0: xp.cumprod(x, axis=axis, dtype=xp.int64 if x.dtype.kind in "biu" else None)
-    if x.ndim
-    else x.astype(xp.int64 if x.dtype.kind in "biu" else x.dtype),
+    impl=lambda xp, x, axis=0: (
+        xp.cumprod(x, axis=axis, dtype=xp.int64 if x.dtype.kind in "biu" else None)
+        if x.ndim
+        else x.astype(xp.int64 if x.dtype.kind in "biu" else x.dtype)
+    ),
     shape=_cum_shape,
     vjp=_cumprod_vjp,
     dtype=_sum_dtype,
@@ -312,7 +330,11 @@ cumprod_ = primitive(
 def _vnorm_impl(xp, x, ord=2.0, axis=None, keepdim=False):
     a = xp.abs(x)
     if ord == float("inf"):
-        return xp.max(a, axis=axis, keepdims=keepdim) if a.size else xp.zeros(reduce_shape(a.shape, axis, keepdim), a.dtype)
+        return (
+            xp.max(a, axis=axis, keepdims=keepdim)
+            if a.size
+            else xp.zeros(reduce_shape(a.shape, axis, keepdim), a.dtype)
+        )
     if ord == float("-inf"):
         return xp.min(a, axis=axis, keepdims=keepdim)
     if ord == 0:
