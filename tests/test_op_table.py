@@ -192,7 +192,7 @@ def _swap(arg, leaves, it):
     return arg
 
 
-SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
 @pytest.mark.parametrize("name", PRIMITIVES)

@@ -404,8 +404,6 @@ def _deliver_leaf(leaf, g, accumulate, capture, leaf_targets, create_graph, hand
     if not accumulate:
         return
     if not create_graph:
-        from ..tensor import _make
-
         data = g._data
         if id(data) in handed or data.base is not None or not getattr(data.flags, "writeable", True):
             data = data.copy()  # never let two .grad fields share memory
