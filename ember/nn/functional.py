@@ -1,4 +1,7 @@
-"""``torch.nn.functional``: the functional form of layers, activations and losses."""
+"""``torch.nn.functional``: the functional form of layers, activations and losses.
+
+Each family is written in its own private module and re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -10,3 +13,6 @@ def gelu(input, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return _gelu(input, approximate=approximate)
+
+
+# ---- families (one import line each) ----
