@@ -414,6 +414,80 @@ def _softmax(draw, name, sample):
     return [Call(name, [x], {"dim": d})]
 
 
+# ---- convolution and pooling (N, C, H, W) ------------------------------------------------------
+def _conv_geometry(draw, transposed=False):
+    groups = draw(st.sampled_from([1, 1, 2]))
+    cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    n = draw(st.sampled_from([1, 2, 2, 0]))
+    # spatial sizes large enough for one output position
+    hw = tuple(max(draw(st.integers(1, 6)), dilation[i] * (k[i] - 1) + 1 - 2 * padding[i]) for i in range(2))
+    return n, groups, cg, og, k, stride, dilation, padding, hw
+
+
+def _conv2d(draw, name, sample):
+    n, groups, cg, og, k, stride, dilation, padding, hw = _conv_geometry(draw)
+    x = Arr(floats(draw, (n, cg * groups) + hw))
+    w = Arr(floats(draw, (og * groups, cg) + k))
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return [Call("nn.functional.conv2d", [x, w], kw)]
+
+
+def _conv_transpose2d(draw, name, sample):
+    n, groups, cg, og, k, stride, dilation, padding, hw = _conv_geometry(draw)
+    output_padding = tuple(draw(st.integers(0, max(stride[i], dilation[i]) - 1)) for i in range(2))
+    # the output must be non-empty: (h - 1) * s - 2p + d(k - 1) + op + 1 > 0
+    padding = tuple(
+        min(padding[i], ((hw[i] - 1) * stride[i] + dilation[i] * (k[i] - 1) + output_padding[i]) // 2) for i in range(2)
+    )
+    x = Arr(floats(draw, (n, cg * groups) + hw))
+    w = Arr(floats(draw, (cg * groups, og) + k))
+    kw = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    return [Call("nn.functional.conv_transpose2d", [x, w], kw)]
+
+
+def _conv2d_weight(draw, name, sample):
+    n, groups, cg, og, k, stride, dilation, padding, hw = _conv_geometry(draw)
+    ho, wo = ((hw[i] + 2 * padding[i] - dilation[i] * (k[i] - 1) - 1) // stride[i] + 1 for i in range(2))
+    x = Arr(floats(draw, (n, cg * groups) + hw))
+    g = Arr(floats(draw, (n, og * groups, ho, wo)))
+    wsize = (og * groups, cg) + k
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return [Call("nn.grad.conv2d_weight", [x, wsize, g], kw)]
+
+
+def _max_pool2d(draw, name, sample):
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = tuple(draw(st.integers(0, k[i] // 2)) for i in range(2))
+    # at least one dilated kernel span: a window entirely in the padding (possible with dilation)
+    # gets -inf and an out-of-range index from PyTorch
+    hw = tuple(max(draw(st.integers(1, 6)), dilation[i] * (k[i] - 1) + 1) for i in range(2))
+    shape = (draw(st.sampled_from([1, 2, 0])), draw(st.integers(1, 3))) + hw
+    x = Arr(floats(draw, shape))
+    kw = dict(kernel_size=k, stride=stride, padding=padding, dilation=dilation, ceil_mode=draw(st.booleans()))
+    return [
+        Call("nn.functional.max_pool2d", [x], dict(kw, return_indices=True), second=False),
+        Call("nn.functional.max_pool2d", [x], kw),
+    ]
+
+
+def _layer_norm(draw, name, sample):
+    shape = small_shape(draw, min_dims=1, max_dims=3, min_side=1)
+    k = draw(st.integers(1, len(shape)))
+    norm = tuple(shape[len(shape) - k :])
+    x = Arr(floats(draw, shape))
+    calls = [Call("nn.functional.layer_norm", [x, norm], {"eps": draw(st.sampled_from([1e-5, 1e-3]))})]
+    if draw(st.booleans()):
+        w, b = Arr(floats(draw, norm)), Arr(floats(draw, norm))
+        calls.append(Call("nn.functional.layer_norm", [x, norm, w, b]))
+    return calls
+
+
 FAMILIES = {
     "max_dim": _max_dim,
     "arg": _arg,
@@ -443,6 +517,11 @@ FAMILIES = {
     "matmul": _matmul,
     "einsum": _einsum,
     "softmax": _softmax,
+    "conv2d": _conv2d,
+    "conv_transpose2d": _conv_transpose2d,
+    "conv2d_weight": _conv2d_weight,
+    "max_pool2d": _max_pool2d,
+    "layer_norm": _layer_norm,
 }
 
 # composite kinds ----------------------------------------------------------------------------
