@@ -161,7 +161,9 @@ def _index_put_impl(xp, x, v, *idx, key, accumulate=False):
     out = x.copy()
     view, k = select_first(out, decode_key(key, idx))
     if accumulate:
-        if xp is np:
+        if not idx:  # basic indexing selects each element at most once: a plain add, not the slow ``add.at``
+            view[k] += v
+        elif xp is np:
             np.add.at(view, k, v)
         else:
             xp.add.at(view, k, v)
