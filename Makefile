@@ -18,6 +18,8 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python examples/linear_regression.py
+	$(BIN)/python examples/linear_regression_torch_style.py
+	$(BIN)/python examples/digits_cnn.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
