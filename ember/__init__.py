@@ -53,6 +53,7 @@ from .tensor import Size, Tensor
 
 from . import autograd  # noqa: E402,F401
 from . import cuda, linalg, nn  # noqa: E402,F401
+from . import optim, utils  # noqa: E402,F401
 
 __version__ = "0.1.0"
 

@@ -16,3 +16,6 @@ def gelu(input, approximate="none"):
 
 
 # ---- families (one import line each) ----
+from ._functional_conv import *  # noqa
+from ._functional_attention import *  # noqa
+from ._functional_basic import *  # noqa

@@ -90,7 +90,9 @@ class Module:
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (torch Tensor or None required)")
+            raise TypeError(
+                f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (torch Tensor or None required)"
+            )
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -159,13 +161,17 @@ class Module:
             return
         if modules is not None and name in modules:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' (torch.nn.Module or None expected)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as child module '{name}' (torch.nn.Module or None expected)"
+                )
             modules[name] = None
             return
         buffers = d.get("_buffers")
         if isinstance(value, Buffer) or (buffers is not None and name in buffers):
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (torch.Tensor or None expected)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as buffer '{name}' (torch.Tensor or None expected)"
+                )
             persistent = getattr(value, "persistent", name not in self._non_persistent_buffers_set)
             if isinstance(value, Buffer):
                 self._remove_from(name, d, "_parameters", "_modules")
@@ -285,7 +291,7 @@ class Module:
         for module in self.children():
             module._apply(fn)
         with no_grad():
-            for key, p in self._parameters.items():
+            for p in self._parameters.values():
                 if p is None:
                     continue
                 new = fn(p)
@@ -397,7 +403,9 @@ class Module:
 
     def _local_state(self):
         out = {n: p for n, p in self._parameters.items() if p is not None}
-        out.update({n: b for n, b in self._buffers.items() if b is not None and n not in self._non_persistent_buffers_set})
+        out.update(
+            {n: b for n, b in self._buffers.items() if b is not None and n not in self._non_persistent_buffers_set}
+        )
         return out
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
@@ -412,7 +420,7 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         errors = []
-        for key, (module, name, t) in own.items():
+        for key, (_module, _name, t) in own.items():
             if key not in state_dict:
                 continue
             src = state_dict[key]
