@@ -30,6 +30,7 @@ test-gpu: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/train_speed.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 from ... import ops
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _indent
 
 
 class Sequential(Module):
@@ -130,6 +130,23 @@ class ModuleList(Module):
         self._modules.clear()
         for i, m in enumerate(mods):
             self._modules[str(i)] = m
+
+    def __repr__(self):
+        """Runs of identical modules print once, as ``(0-1): 2 x Linear(...)`` (PyTorch's format)."""
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return self._get_name() + "()"
+        runs = []  # [start, end, repr]
+        for i, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = []
+        for start, end, r in runs:
+            head = f"({start}): " if start == end else f"({start}-{end}): {end - start + 1} x "
+            lines.append(_indent(head + r, 2))
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
