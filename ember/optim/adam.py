@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..devices import xp_of
-from .optimizer import Optimizer, _params_with_grad, _step_tensor, _zeros_like
+from .optimizer import Optimizer, _params_with_grad, _step_tensor, _zeros_like, check_nonnegative
 
 
 class Adam(Optimizer):
@@ -25,16 +25,12 @@ class Adam(Optimizer):
         fused=None,
         decoupled_weight_decay=None,
     ):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        check_nonnegative(lr=lr, eps=eps)
         if not 0.0 <= betas[0] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
         if not 0.0 <= betas[1] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_nonnegative(weight_decay=weight_decay)
         if decoupled_weight_decay is None:
             decoupled_weight_decay = self._decoupled
         defaults = dict(

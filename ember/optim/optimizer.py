@@ -32,6 +32,14 @@ class _Handle:
         self._store.pop(self._key, None)
 
 
+def check_nonnegative(**hyperparameters):
+    """Refuse negative hyper-parameters with PyTorch's messages ("Invalid learning rate: -1")."""
+    for name, value in hyperparameters.items():
+        if not 0.0 <= value:
+            label = {"lr": "learning rate", "eps": "epsilon value"}.get(name, f"{name} value")
+            raise ValueError(f"Invalid {label}: {value}")
+
+
 class Optimizer:
     """Base class of all optimizers (``torch.optim.Optimizer``)."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..devices import xp_of
-from .optimizer import Optimizer, _make, _params_with_grad, required
+from .optimizer import Optimizer, _make, _params_with_grad, check_nonnegative, required
 
 
 class SGD(Optimizer):
@@ -21,12 +21,9 @@ class SGD(Optimizer):
         differentiable=False,
         fused=None,
     ):
-        if lr is not required and lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if lr is not required:
+            check_nonnegative(lr=lr)
+        check_nonnegative(momentum=momentum, weight_decay=weight_decay)
         defaults = dict(
             lr=lr,
             momentum=momentum,
