@@ -14,6 +14,9 @@ from .autograd.grad_mode import state
 from .autograd.node import Node
 from .devices import xp_of
 from .errors import op_error, user_frames
+from .graph.build import apply as _graph_apply
+from .graph.host import HostScalar as _HostScalar
+from .graph.symbolic import Symbolic as _Symbolic
 from .tensor import Tensor, _make
 
 _new = object.__new__
@@ -54,9 +57,12 @@ def apply(op, args, attrs):
     rg = False
     first = None
     uniform = True  # every tensor arg has one float dtype and scalars are int/float: no casts
+    foreign = False  # a tensor arg that is not a NumPy array (CuPy, or symbolic: a graph op)
     for a in args:
         if isinstance(a, Tensor):
             d = a._data
+            if type(d) is not _ndarray:
+                foreign = True
             if first is None:
                 first = d
                 d0 = d.dtype
@@ -69,7 +75,9 @@ def apply(op, args, attrs):
             t = type(a)
             if t is not float and t is not int:
                 uniform = False
-                if isinstance(a, np.generic):
+                if t is _HostScalar:
+                    foreign = True
+                elif isinstance(a, np.generic):
                     a = a.item()
                 elif isinstance(a, _ndarray):
                     raise TypeError(
@@ -77,6 +85,8 @@ def apply(op, args, attrs):
                         "wrap it with ember.as_tensor()"
                     )
             arrays.append(a)
+    if foreign and _is_graph_op(args):
+        return _graph_apply(op, args, attrs)
     if not uniform or first is None or d0.kind != "f":
         sig = signature(args)
         try:
@@ -88,7 +98,7 @@ def apply(op, args, attrs):
                 a if c is None else (a.astype(c) if type(a) not in _SCALARS else _scalar_as(a, c))
                 for a, c in zip(arrays, casts)
             ]
-    xp = np if type(first) is _ndarray else xp_of(first)
+    xp = np if not foreign else xp_of(first)
     try:
         out = op.impl(xp, *arrays, **attrs)
     except Exception as e:  # numpy's message lacks the op and shapes: explain it
@@ -118,6 +128,17 @@ def apply(op, args, attrs):
         node = _record(op, args, attrs, arrays, outs)
         return tuple(_make(o, node, i, True) if o.dtype.kind in _FLOAT_KINDS else _make(o) for i, o in enumerate(outs))
     return tuple(_make(o) for o in outs)
+
+
+def _is_graph_op(args):
+    """Any symbolic argument makes this a graph op: the graph-building interpreter takes it."""
+    for a in args:
+        if isinstance(a, Tensor):
+            if type(a._data) is _Symbolic:
+                return True
+        elif type(a) is _HostScalar:
+            return True
+    return False
 
 
 def _as_array(xp, out):

@@ -109,7 +109,8 @@ class Tensor:
     ndimension = dim
 
     def numel(self):
-        return int(self._data.size)
+        n = self._data.size
+        return None if n is None else int(n)  # None: a graph tensor with a dim known only at run time
 
     nelement = numel
 

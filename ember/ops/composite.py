@@ -299,9 +299,13 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def _count(input, axis):
+    axes = tuple(range(input.ndim) if axis is None else axis)
+    shape = input.shape
+    if None in [shape[a] for a in axes]:
+        return input._data.count(axes)  # a graph value with dims known only at run time counts then
     n = 1
-    for a in range(input.ndim) if axis is None else axis:
-        n *= input.shape[a]
+    for a in axes:
+        n *= shape[a]
     return n
 
 
@@ -315,7 +319,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     axis = _axis(input, dim, "mean")
     n = _count(input, axis)
     s = R.sum_(input, axis=axis, keepdim=keepdim)
-    return E.div(s, n) if n else E.mul(s, float("nan"))
+    return E.div(s, n) if not isinstance(n, int) or n else E.mul(s, float("nan"))
 
 
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
@@ -553,11 +557,18 @@ def trace(input):
 def _shape_arg(args):
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = args[0]
-    return tuple(int(a) for a in args)
+    return tuple(a if a is None else int(a) for a in args)
+
+
+def _unknown_as_inferred(shape):
+    """A graph shape with one dim known only at run time (None) reshapes with -1 there."""
+    if None in shape and shape.count(None) == 1 and -1 not in shape:
+        return tuple(-1 if s is None else s for s in shape)
+    return shape
 
 
 def reshape(input, *shape):
-    shape = M.infer_reshape(_shape_arg(shape), input.numel(), "reshape", (input,))
+    shape = M.infer_reshape(_unknown_as_inferred(_shape_arg(shape)), input.numel(), "reshape", (input,))
     if tuple(shape) == tuple(input.shape):
         return M.reshape(input, shape=shape)
     return M.reshape(input, shape=shape)
@@ -685,7 +696,10 @@ moveaxis = movedim
 
 
 def expand(input, *sizes):
+    like = getattr(sizes[0] if len(sizes) == 1 else sizes, "like", None)
     sizes = _shape_arg(sizes)
+    if None in sizes and like is not None:  # a graph input's shape known only at run time
+        return M.expand_like(input, like)
     lead = len(sizes) - input.ndim
     shape = tuple(input.shape)
     target = tuple(shape[i - lead] if (s == -1 and i >= lead) else s for i, s in enumerate(sizes))
@@ -1217,4 +1231,4 @@ def sum_to_shape(g, shape):
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1)
     out = R.sum_(g, axis=axes, keepdim=True) if axes else g
-    return M.reshape(out, shape=shape)
+    return M.reshape(out, shape=_unknown_as_inferred(shape))

@@ -118,6 +118,20 @@ expand_ = primitive(
     sample=dict(cases="expand"),
 )
 
+expand_like = primitive(
+    "expand_like",
+    kind=MOVEMENT,
+    impl=lambda xp, x, ref: xp.broadcast_to(x, ref.shape),
+    shape=lambda x, ref: ShapeDtype(ref.shape, x.dtype),
+    vjp=lambda g, x, ref, *, in_shapes: (F.sum_to_shape(g, in_shapes[0]), None),
+    saves=(),
+    view=True,
+    nondiff_args=(1,),
+    onnx="Expand",
+    sample=dict(cases="internal"),
+    doc="Broadcast x to ref's shape (graphs whose dims are known only at run time).",
+)
+
 
 def _cat_shape(*xs, axis=0):
     if not xs:
