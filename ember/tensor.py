@@ -287,7 +287,8 @@ class Tensor:
                     "can't convert cuda device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
                 )
             return _dev.move(self._data, _dev.CPU)
-        return self._data
+        d = self._data
+        return d if type(d) is np.ndarray else np.asarray(d)  # a graph tensor's data raises here
 
     def __array__(self, dtype=None, copy=None):
         arr = _dev.move(self._data, _dev.CPU)

@@ -119,12 +119,26 @@ def _getitem_impl(xp, x, *idx, key):
 
 
 def _getitem_shape(x, *idx, key):
-    probe = np.broadcast_to(np.empty((), np.int8), tuple(1 if s is None else s for s in x.shape))
+    """Index a probe array twice with different stand-ins for what is not known (graph dims given
+    as None, how many elements a boolean mask selects); dims that differ are unknown (None)."""
+    a = _probe_shape(x, idx, key, 1000, 1)
+    if None not in x.shape and not any(i.dtype is dt.bool_ or None in i.shape for i in idx):
+        return a
+    b = _probe_shape(x, idx, key, 1001, 2)
+    return tuple(p if p == q else None for p, q in zip(a, b))
+
+
+def _probe_shape(x, idx, key, unknown, selected):
+    probe = np.broadcast_to(np.empty((), np.int8), tuple(unknown if s is None else s for s in x.shape))
     arrays = []
     for i in idx:
+        shape = tuple(unknown if s is None else s for s in i.shape)
         if i.dtype is dt.bool_:
-            return None  # data-dependent
-        arrays.append(np.broadcast_to(np.zeros((), np.int64), tuple(1 if s is None else s for s in i.shape)))
+            mask = np.zeros(shape, bool)
+            mask.reshape(-1)[: min(selected, mask.size)] = True
+            arrays.append(mask)
+        else:
+            arrays.append(np.broadcast_to(np.zeros((), np.int64), shape))
     try:
         probe, k = select_first(probe, decode_key(key, arrays))
         return probe[k].shape
