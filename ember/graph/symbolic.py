@@ -44,7 +44,9 @@ def data_dependent(what, value=None):
 
 class _Flags:
     writeable = True
-    c_contiguous = True
+    # unknown while building: ``contiguous()`` then always adds its node (a copy changes how NumPy
+    # sums, so eager and graph must copy in the same places); simplify drops it where provably a no-op
+    c_contiguous = False
     f_contiguous = False
     owndata = True
 
@@ -178,6 +180,18 @@ class Symbolic:
         from .host import count
 
         return count(self, axes)
+
+    @property
+    def _xp(self):
+        """The namespace ``xp_of`` returns for symbolic arrays: NumPy calls that build graph nodes."""
+        from . import xp
+
+        return xp
+
+    def __setitem__(self, key, value):
+        from .xp import setitem
+
+        setitem(self, key, value)
 
     def fill(self, value):
         from .build import array_full_like

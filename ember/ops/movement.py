@@ -54,7 +54,8 @@ reshape = primitive(
     "reshape",
     kind=MOVEMENT,
     impl=lambda xp, x, shape: xp.reshape(x, shape),
-    shape=lambda x, shape: infer_reshape(shape, _numel(x.shape), args=(x,)),
+    # a -1 left unresolved (the input has a dim known only at run time) is an unknown dim: None
+    shape=lambda x, shape: tuple(None if s == -1 else s for s in infer_reshape(shape, _numel(x.shape), args=(x,))),
     vjp=lambda g, x, *, in_shapes, **_: (F.reshape(g, in_shapes[0]),),
     saves=(),
     view=True,
@@ -350,7 +351,8 @@ def _pad_impl(xp, x, pads, value=0.0):
 
 
 def _pad_vjp(g, x, *, pads, in_shapes, **_):
-    idx = tuple(slice(lo, lo + n) for (lo, hi), n in zip(pads, in_shapes[0]))
+    # a dim known only at run time (None) ends ``hi`` before the padded end
+    idx = tuple(slice(lo, lo + n if n is not None else (-hi or None)) for (lo, hi), n in zip(pads, in_shapes[0]))
     return (g[idx],)
 
 
@@ -389,10 +391,22 @@ clone_ = primitive(
     onnx="Identity",
     sample=dict(domain=[(-3.0, 3.0)], unary=True),
 )
+stop_gradient = primitive(
+    "stop_gradient",
+    kind=OTHER,
+    impl=lambda xp, x: x,
+    shape=same_shape,
+    vjp=lambda g, x, **_: (None,),  # nothing flows back: the input gets no gradient through this use
+    saves=(),
+    view=True,
+    onnx="Identity",
+    sample=dict(cases="internal"),
+    doc="x's value, through which no gradient flows (TF's stop_gradient; ``detach`` as a graph op).",
+)
 contiguous_ = primitive(
     "contiguous",
     kind=OTHER,
-    impl=lambda xp, x: xp.ascontiguousarray(x),
+    impl=lambda xp, x: x if x.flags.c_contiguous else xp.ascontiguousarray(x),  # 0-d: ascontiguousarray gives 1-d
     shape=same_shape,
     vjp=lambda g, x, **_: (g,),
     saves=(),

@@ -1,4 +1,4 @@
-"""The op-table sweep in graph mode: eager == graph interpreter (Session) == compiled, bitwise.
+"""The op-table sweep in graph mode: eager == graph interpreter (Session) == generated code, bitwise.
 
 Every primitive and registered composite is drawn with the same input
 families as tests/test_op_table.py, run eagerly, then built into a graph
@@ -24,6 +24,7 @@ from op_cases import Arr, calls_for, composite_calls  # noqa: E402
 import ember  # noqa: E402
 from ember.graph import Building, Graph, gradients  # noqa: E402
 from ember.graph.build import placeholder  # noqa: E402
+from ember.compiler.codegen import compile_graph  # noqa: E402
 from ember.graph.execute import run  # noqa: E402
 from ember.op import REGISTRY  # noqa: E402
 from ember.ops.composite import COMPOSITES  # noqa: E402
@@ -118,11 +119,19 @@ def check_graph_equals_eager(call):
     feeds = {s._data.value: v for s, (v, _) in zip(syms, arrays)}
     fetch = [o._data.value for o in s_out] + [sg._data.value for sg in s_grads if sg is not None]
     got = run(g, fetch, feeds=feeds)
+    compiled = compile_graph(g, outputs=fetch)
+    inputs = [feeds[v] for v in g.inputs]
+    got_compiled = compiled(*inputs)
+    got_again = compiled(*inputs)  # a second call reuses the planned buffers
     want = [o._data for o in e_out] + [eg._data for eg, sg in zip(e_grads, s_grads) if sg is not None]
-    for k, (a, b) in enumerate(zip(got, want)):
-        what = f"{call.fn} {'output' if k < len(s_out) else 'gradient'} {k}"
-        assert a.shape == b.shape, f"{what}: graph shape {a.shape} != eager {b.shape}"
-        assert a.dtype == b.dtype, f"{what}: graph dtype {a.dtype} != eager {b.dtype}"
+    checks = [(a, b, "graph") for a, b in zip(got, want)]
+    checks += [(a, b, "compiled") for a, b in zip(got_compiled, want)]
+    checks += [(a, b, "compiled (2nd call)") for a, b in zip(got_again, want)]
+    for k, (a, b, mode) in enumerate(checks):
+        k %= len(want)
+        what = f"{mode}: {call.fn} {'output' if k < len(s_out) else 'gradient'} {k}"
+        assert a.shape == b.shape, f"{what}: shape {a.shape} != eager {b.shape}"
+        assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} != eager {b.dtype}"
         np.testing.assert_array_equal(a, b, err_msg=what)  # bitwise: NaNs in the same places too
     for eg, sg in zip(e_grads, s_grads):
         if sg is None:
