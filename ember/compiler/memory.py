@@ -213,6 +213,11 @@ def _stays_inside(order, i, v, assign, outputs, plan):
 def _plan_buffers(plan, outputs):
     order, last = plan.order, plan.last_use
     _direct_writes(plan, outputs)
+    end = len(order)
+    for n in order:  # a value handed to state lives on in the state: its buffer is never reused this call
+        if n.kind == ir.ASSIGN and id(n) not in plan.assign_done:
+            last[n.inputs[0]] = end
+            last[n.out] = end
     pred = {}  # fusion: id(member) -> the previous member's value
     for g in plan.groups:
         for p, n in zip(g, g[1:]):

@@ -32,8 +32,11 @@ class NumericsError(FloatingPointError):
     """check_numerics found a NaN or Inf."""
 
 
-def plan(graph, fetch_values, targets=()):
-    """The nodes needed for ``fetch_values`` and ``targets`` (nodes), in program order."""
+def plan(graph, fetch_values, targets=(), fed=()):
+    """The nodes needed for ``fetch_values`` and ``targets`` (nodes), in program order.
+
+    A node whose value is in ``fed`` (TF1 feeds any tensor) does not need its inputs.
+    """
     need = set()
     stack = [v.node for v in fetch_values] + list(targets)
     while stack:
@@ -41,6 +44,8 @@ def plan(graph, fetch_values, targets=()):
         if n.id in need:
             continue
         need.add(n.id)
+        if fed and n.values and n.values[0] in fed:
+            continue
         for a in n.inputs:
             if isinstance(a, ir.Value):
                 stack.append(a.node)
@@ -92,7 +97,7 @@ def _as_array(xp, out):
 
 
 def check_feed(v, array):
-    shape, dtype = v.shape, v.dtype
+    shape = v.shape
     if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape)):
         want = "[" + ",".join("?" if s is None else str(s) for s in shape) + "]"
         raise InvalidArgumentError(
@@ -104,12 +109,14 @@ def check_feed(v, array):
 def run(graph, fetches, targets=(), feeds=None, store=None, *, check_numerics=False, record=None):
     """Evaluate ``fetches`` (Values) after running ``targets`` (Nodes); return their arrays."""
     feeds = feeds or {}
-    nodes = plan(graph, fetches, targets)
+    nodes = plan(graph, fetches, targets, feeds)
     last = last_uses(nodes, fetches)
     env = {}
     for i, n in enumerate(nodes):
         kind = n.kind
-        if kind == ir.OP:
+        if feeds and kind != ir.INPUT and n.values and n.values[0] in feeds:
+            outs = (feeds[n.values[0]],)  # a fed intermediate value replaces its node
+        elif kind == ir.OP:
             args = [env[a] if isinstance(a, ir.Value) else a for a in n.inputs]
             outs = run_op(n, args)
         elif kind == ir.INPUT:
