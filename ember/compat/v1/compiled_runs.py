@@ -38,18 +38,20 @@ class CompiledRuns:
         self.seen[key] = n
         if n <= COMPILE_AFTER:
             return None
-        fn = self.compiled[key] = _compile(graph, values, targets, fed)
+        fn = self.compiled[key] = _compile(graph, values, targets, fed, {v: feeds[v].shape for v in fed})
         return fn
 
 
-def _compile(graph, values, targets, fed):
+def _compile(graph, values, targets, fed, shapes):
     from ...compiler import optimize
     from ...compiler.codegen import compile_graph
+    from ...compiler.specialize import specialize
 
     try:
         nodes = plan(graph, values, targets)
         sub = graph.copy_with(nodes, outputs=list(values), state_writes=list(targets))
         sub.inputs = list(fed)
+        sub = specialize(sub, shapes)  # the fed shapes are part of the key: make every dim static
         compiled = compile_graph(optimize(sub), name="session_run")
     except Exception as e:  # never worse than the interpreter: say why and keep interpreting
         logger.warning("Session.run: could not compile this run signature (%s); interpreting it", e)
