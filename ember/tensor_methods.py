@@ -170,6 +170,11 @@ Tensor.type = _type
 
 def _new_maker(fn):
     def new(self, *size, dtype=None, device=None, requires_grad=False, **kw):
+        like = getattr(size[0], "like", None) if len(size) == 1 else None
+        if like is not None and None in size[0]:
+            # a graph VJP asking for an input's shape whose dims are known only at run time
+            # (autodiff's DynShape): fill a scalar, broadcast to that input when the graph runs
+            return F.clone(F.expand_like(fn((), dtype=dtype or self.dtype), like))
         return fn(
             *size,
             dtype=dtype or self.dtype,

@@ -80,7 +80,11 @@ def gradients(ys, xs, grad_ys=None, ops=None):
                 )
             args = [symbolic_tensor(a) if isinstance(a, ir.Value) else a for a in n.inputs]
             need = [
-                isinstance(a, ir.Value) and a in from_x and a.dtype not in (float, int) and a.dtype.kind == "f"
+                isinstance(a, ir.Value)
+                and a in from_x
+                and a.dtype is not float
+                and a.dtype is not int
+                and a.dtype.kind == "f"
                 for a in n.inputs
             ]
             extra = {}

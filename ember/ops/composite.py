@@ -585,7 +585,8 @@ def view(input, *shape):
         )
     shape = M.infer_reshape(_shape_arg(shape), input.numel(), "view", (input,))
     out = M.reshape(input, shape=shape)
-    if out.numel() and not np.may_share_memory(out._data, input._data):
+    symbolic = getattr(out._data, "_xp", None) is not None  # a graph value: no memory to check (yet)
+    if not symbolic and out.numel() and not np.may_share_memory(out._data, input._data):
         raise RuntimeError(
             f"view: {list(shape)} from shape {tuple(input.shape)} with strides {tuple(input.stride())}: view size is "
             "not compatible with input tensor's size and stride (at least one dimension spans across two "
@@ -632,13 +633,13 @@ def squeeze(input, dim=None):
     else:
         dims = set(wrap_dims(_dims_arg(dim), input.ndim, "squeeze")) if input.ndim else set()
         new = tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1))
-    return M.reshape(input, shape=new)
+    return M.reshape(input, shape=_unknown_as_inferred(new))  # a graph dim known only at run time: -1
 
 
 def unsqueeze(input, dim):
     d = wrap_dim(dim, input.ndim + 1, "unsqueeze")
     shape = tuple(input.shape)
-    return M.reshape(input, shape=shape[:d] + (1,) + shape[d:])
+    return M.reshape(input, shape=_unknown_as_inferred(shape[:d] + (1,) + shape[d:]))
 
 
 def permute(input, *dims):

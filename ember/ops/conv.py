@@ -375,8 +375,13 @@ def max_pool2d_backward(g, indices, input_shape):
     """Scatter-add ``g`` to the argmax positions (a composite of scatter_add: differentiable again)."""
     n, c, h, w = input_shape
     L = indices.shape[2] * indices.shape[3]
-    flat = F.scatter_add(g.new_zeros((n, c, h * w)), 2, F.reshape(indices, (n, c, L)), F.reshape(g, (n, c, L)))
-    return F.reshape(flat, tuple(input_shape))
+    if n is None:  # a graph batch dim known only at run time: zeros shaped like the input then
+        zeros = F.reshape(F.clone(F.expand_like(g.new_zeros(()), input_shape.like)), (-1, c, h * w))
+        n = -1
+    else:
+        zeros = g.new_zeros((n, c, h * w))
+    flat = F.scatter_add(zeros, 2, F.reshape(indices, (n, c, L)), F.reshape(g, (n, c, L)))
+    return F.reshape(flat, (n, c, h, w))
 
 
 # ---- layer_norm: normalisation over the last dims, fused ------------------------------------

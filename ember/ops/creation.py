@@ -260,6 +260,10 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=
 
 def _like(maker, input, dtype, device, requires_grad):
     d = dt.as_dtype(dtype) if dtype is not None else input.dtype
+    if None in tuple(input.shape):  # a graph value whose dims are known only at run time
+        from . import movement
+
+        return movement.clone_(movement.expand_like(_make(maker(np, (), d.np)), input))
     dev = device if device is not None else (None if input.device.type == "cpu" else input.device)
     xp = _xp(dev)
     with _on(dev):

@@ -392,7 +392,7 @@ def _maxmin_vjp(pick_x):
     def vjp(g, x, y, *, need, **_):
         # ties split the gradient evenly, as PyTorch's maximum/minimum do
         wins = (x > y) if pick_x else (x < y)
-        tie = x == y
+        tie = F.eq(x, y)  # F.eq, not ==: a TF1 graph tensor compares by identity
         gx = F.where(tie, g * 0.5, F.where(wins, g, 0.0)) if need[0] else None
         gy = F.where(tie, g * 0.5, F.where(wins, 0.0, g)) if need[1] else None
         return gx, gy

@@ -99,7 +99,7 @@ def _amax_vjp(g, x, *, out, in_shapes, axis=None, keepdim=False, **_):
     # ties share the gradient evenly (PyTorch's amax/amin and full max/min)
     shape = in_shapes[0]
     o = _expand_back(out, shape, axis, keepdim)
-    mask = F.cast(x == o, dtype=g.dtype)
+    mask = F.cast(F.eq(x, o), dtype=g.dtype)  # F.eq, not ==: a TF1 graph tensor compares by identity
     count = _expand_back(F.sum(mask, dim=axis, keepdim=keepdim), shape, axis, keepdim)
     return (_expand_back(g, shape, axis, keepdim) * mask / count,)
 
@@ -356,7 +356,7 @@ def _vnorm_vjp(g, x, *, out, in_shapes, ord=2.0, axis=None, keepdim=False, **_):
         return (ge * F.sign(x),)
     if ord in (float("inf"), float("-inf")):
         a = F.abs(x)
-        mask = F.cast(a == n, dtype=g.dtype)
+        mask = F.cast(F.eq(a, n), dtype=g.dtype)  # not ==: TF1 graph tensors compare by identity
         count = _expand_back(F.sum(mask, dim=axis, keepdim=keepdim), shape, axis, keepdim)
         return (ge * F.sign(x) * mask / count,)
     if ord == 2:
