@@ -54,6 +54,7 @@ from .tensor import Size, Tensor
 from . import autograd  # noqa: E402,F401
 from . import cuda, linalg, nn  # noqa: E402,F401
 from . import optim, utils  # noqa: E402,F401
+from .compile_api import compile  # noqa: E402,A004  (ember.compile, like torch.compile)
 
 __version__ = "0.1.0"
 

@@ -80,7 +80,12 @@ _CUDA0 = device("cuda", 0)
 
 def xp_of(array):
     """The array module (numpy or cupy) that owns ``array``."""
-    if type(array) is np.ndarray or _cupy is None:
+    if type(array) is np.ndarray:
+        return np
+    ns = getattr(array, "_xp", None)  # graph (symbolic) arrays bring their own namespace
+    if ns is not None:
+        return ns
+    if _cupy is None:
         return np
     return _cupy.get_array_module(array)
 

@@ -14,6 +14,8 @@ from .autograd.grad_mode import state
 from .autograd.node import Node
 from .devices import xp_of
 from .errors import op_error, user_frames
+from .op import RANDOM as _RANDOM
+from .graph.build import Building as _Building
 from .graph.build import apply as _graph_apply
 from .graph.host import HostScalar as _HostScalar
 from .graph.symbolic import Symbolic as _Symbolic
@@ -86,6 +88,8 @@ def apply(op, args, attrs):
                     )
             arrays.append(a)
     if foreign and _is_graph_op(args):
+        return _graph_apply(op, args, attrs)
+    if first is None and op.kind is _RANDOM and _Building.stack:  # a draw inside a graph: a node
         return _graph_apply(op, args, attrs)
     if not uniform or first is None or d0.kind != "f":
         sig = signature(args)

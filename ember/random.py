@@ -113,18 +113,38 @@ def _float_dtype(dtype):
     return d
 
 
+def _in_graph(sampler, shape, d, generator, requires_grad):
+    """While a graph is being built (``ember.compile``), draw with a RANDOM op: fresh every run."""
+    from .graph.build import current
+
+    if current() is None:
+        return None
+    from .ops import random as R
+
+    t = getattr(R, sampler)(shape=shape, dtype=d, generator=generator)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     d = _float_dtype(dtype)
-    rng = _gen(generator)
     shape = _size(size)
+    t = _in_graph("random_uniform", shape, d, generator, requires_grad)
+    if t is not None:
+        return t
+    rng = _gen(generator)
     data = rng.random(shape, dtype=d.np) if d.np in (np.float32, np.float64) else rng.random(shape).astype(d.np)
     return _out(data, d, device, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     d = _float_dtype(dtype)
-    rng = _gen(generator)
     shape = _size(size)
+    t = _in_graph("random_normal", shape, d, generator, requires_grad)
+    if t is not None:
+        return t
+    rng = _gen(generator)
     if d.np in (np.float32, np.float64):
         data = rng.standard_normal(shape, dtype=d.np)
     else:

@@ -178,13 +178,18 @@ def _check_p(p):
 
 
 def _keep_mask(input, shape, p):
-    """A float mask of ``shape`` with entries 1/(1-p) (kept, probability 1-p) or 0, on input's device."""
-    from ..random import rand
+    """A float mask of ``shape`` with entries 1/(1-p) (kept, probability 1-p) or 0, on input's device.
 
-    r = rand(*shape, dtype=input.dtype if input.is_floating_point() else None, device=input.device)
-    data = r._data
-    mask = (data < (1.0 - p)).astype(data.dtype) * data.dtype.type(1.0 / (1.0 - p))
-    return _make(mask)
+    Drawn by a random op (``uniform_like``/``random_uniform``), so a compiled or graph dropout
+    draws a fresh mask at every run, the same numbers eager draws from the same generator state.
+    """
+    if input.is_floating_point() and tuple(shape) == tuple(input.shape):
+        r = F.uniform_like(input.detach())
+    else:
+        r = F.random_uniform(shape=tuple(shape), dtype=input.dtype if input.is_floating_point() else None)
+        if input.device.type != "cpu":
+            r = r.to(input.device)
+    return F.cast(F.lt(r, 1.0 - p), dtype=r.dtype) * (1.0 / (1.0 - p))
 
 
 def _dropout_impl(input, p, training, inplace, shape):
@@ -265,7 +270,8 @@ def embedding(
             assert padding_idx >= -num, "Padding_idx must be within num_embeddings"
             padding_idx = num + padding_idx
     idx = input._data
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
+    symbolic = getattr(idx, "_xp", None) is not None  # in a graph the values are not known yet
+    if not symbolic and idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
         bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
         raise IndexError(
             f"index out of range in self: embedding index {bad} is outside [0, {num}) (weight {tuple(weight.shape)})"
@@ -493,6 +499,8 @@ def _nll(logp, target, weight, ignore_index, reduction, op):
     cdim = _class_dim(logp)
     n_classes = logp.shape[cdim]
     t = target._data
+    if getattr(t, "_xp", None) is not None:  # a graph (ember.compile, TF1): see _nll_graph
+        return _nll_graph(logp, target, weight, ignore_index, reduction, cdim)
     ignored = t == ignore_index
     any_ignored = bool(ignored.any()) if t.size else False
     if t.size:
@@ -521,6 +529,31 @@ def _nll(logp, target, weight, ignore_index, reduction, op):
     if reduction == "mean":
         return loss.sum() / w.sum()
     return _reduce(loss, reduction)
+
+
+def _nll_graph(logp, target, weight, ignore_index, reduction, cdim):
+    """_nll in a graph, where which targets are ignored is known only at run time: both of eager's
+    paths are built and ``where(any ignored, ...)`` picks one when it runs, so results match eager
+    bit for bit. (Out-of-range targets are not checked here: the gather kernel raises.)"""
+    if target.dtype is not dt.int64:
+        target = F.cast(target, dtype=dt.int64)
+    ignored = F.eq(target, ignore_index)
+    safe = F.where(ignored, 0, target)
+    picked = F.gather(logp, cdim, F.unsqueeze(safe, cdim))
+    loss = -picked.squeeze(cdim)
+    if weight is None and reduction != "none":  # eager's path when nothing is ignored
+        total = picked.sum()
+        clean = total / -picked.numel() if reduction == "mean" else -total
+    elif weight is None:
+        clean = loss
+    else:
+        w = weight[safe]
+        clean = (loss * w).sum() / w.sum() if reduction == "mean" else _reduce(loss * w, reduction)
+    keep = F.logical_not(ignored)
+    w = F.where(keep, weight[safe], 0.0) if weight is not None else F.cast(keep, dtype=loss.dtype)
+    masked = loss * w
+    masked = masked.sum() / w.sum() if reduction == "mean" else _reduce(masked, reduction)
+    return F.where(F.any(ignored), masked, clean)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):

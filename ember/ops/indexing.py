@@ -121,10 +121,10 @@ def _getitem_impl(xp, x, *idx, key):
 def _getitem_shape(x, *idx, key):
     """Index a probe array twice with different stand-ins for what is not known (graph dims given
     as None, how many elements a boolean mask selects); dims that differ are unknown (None)."""
-    a = _probe_shape(x, idx, key, 1000, 1)
+    a = _probe_shape(x, idx, key, 1000, 0)
     if None not in x.shape and not any(i.dtype is dt.bool_ or None in i.shape for i in idx):
         return a
-    b = _probe_shape(x, idx, key, 1001, 2)
+    b = _probe_shape(x, idx, key, 1001, 1)
     return tuple(p if p == q else None for p, q in zip(a, b))
 
 
@@ -143,7 +143,9 @@ def _probe_shape(x, idx, key, unknown, selected):
         probe, k = select_first(probe, decode_key(key, arrays))
         return probe[k].shape
     except IndexError as e:
-        raise IndexError(f"getitem: {e} (tensor of shape {x.shape}, index {key})") from None
+        from ..errors import describe
+
+        raise IndexError(f"getitem: {e} (operands: {describe((x, *idx))}, index {key})") from None
 
 
 def _getitem_vjp(g, x, *idx, in_shapes, key, **_):

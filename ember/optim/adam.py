@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..devices import xp_of
-from .optimizer import Optimizer, _params_with_grad, _step_tensor, _zeros_like, check_nonnegative
+from .optimizer import Optimizer, _hyper, _params_with_grad, _step_tensor, _zeros_like, check_nonnegative
 
 
 class Adam(Optimizer):
@@ -49,7 +49,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _step_group(self, group):
-        lr, (beta1, beta2), eps = float(group["lr"]), group["betas"], group["eps"]
+        lr, (beta1, beta2), eps = _hyper(group, "lr"), group["betas"], group["eps"]
         wd, amsgrad, maximize = group["weight_decay"], group["amsgrad"], group["maximize"]
         decoupled = group.get("decoupled_weight_decay", self._decoupled)
         beta1, beta2 = float(beta1), float(beta2)
@@ -77,7 +77,7 @@ class Adam(Optimizer):
             m += (g - m) * (1 - beta1)  # exp_avg.lerp_(grad, 1 - beta1)
             v *= beta2
             v += g * g * (1 - beta2)
-            step = float(step_t._data)
+            step = step_t._data.item()  # a host scalar when traced
             bias_correction1 = 1 - beta1**step
             bias_correction2 = 1 - beta2**step
             step_size = lr / bias_correction1

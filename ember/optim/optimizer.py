@@ -105,6 +105,10 @@ class Optimizer:
 
     # ---- gradients ----------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True):
+        if _tracing():  # inside ember.compile: a cleared .grad is replayed at every call
+            from ..graph.trace import capture_optimizer
+
+            capture_optimizer(self, state=False)
         for group in self.param_groups:
             for p in group["params"]:
                 g = p._grad
@@ -128,6 +132,10 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         with no_grad():
+            if _tracing():  # inside ember.compile: state and params become graph state first
+                from ..graph.trace import capture_optimizer
+
+                capture_optimizer(self)
             for group in self.param_groups:
                 self._step_group(group)
         self._opt_called = True
@@ -254,6 +262,22 @@ def _cast(param, value, key):
 
 
 # ---- helpers for the in-place steps ---------------------------------------------
+def _tracing():
+    from ..graph.build import Building
+
+    return bool(Building.stack) and Building.stack[-1].capture == "state"
+
+
+def _hyper(group, name):
+    """A hyper-parameter as a Python float; inside ``ember.compile`` one read again at every call
+    (a scheduler changes ``group["lr"]`` between steps)."""
+    if _tracing():
+        from ..graph.host import host_input
+
+        return host_input(lambda: float(group[name]), name=name)
+    return float(group[name])
+
+
 def _zeros_like(p, fill=0):
     from ..devices import xp_of
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..devices import xp_of
-from .optimizer import Optimizer, _params_with_grad, _step_tensor, _zeros_like, check_nonnegative
+from .optimizer import Optimizer, _hyper, _params_with_grad, _step_tensor, _zeros_like, check_nonnegative
 
 
 class RMSprop(Optimizer):
@@ -37,7 +37,7 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _step_group(self, group):
-        lr, alpha, eps = float(group["lr"]), group["alpha"], group["eps"]
+        lr, alpha, eps = _hyper(group, "lr"), group["alpha"], group["eps"]
         wd, momentum, centered, maximize = (
             group["weight_decay"],
             group["momentum"],
@@ -124,7 +124,7 @@ class Adagrad(Optimizer):
 
     def _step_group(self, group):
         lr, lr_decay, eps, wd, maximize = (
-            float(group["lr"]),
+            _hyper(group, "lr"),
             group["lr_decay"],
             group["eps"],
             group["weight_decay"],
@@ -139,7 +139,7 @@ class Adagrad(Optimizer):
                 state["sum"] = _zeros_like(p, group["initial_accumulator_value"])
             step_t = state["step"]
             step_t._data += 1
-            step = float(step_t._data)
+            step = step_t._data.item()  # a host scalar when traced
             if maximize:
                 g = -g
             if wd != 0:

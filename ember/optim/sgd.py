@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..devices import xp_of
-from .optimizer import Optimizer, _make, _params_with_grad, check_nonnegative, required
+from .optimizer import Optimizer, _hyper, _make, _params_with_grad, check_nonnegative, required
 
 
 class SGD(Optimizer):
@@ -40,7 +40,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _step_group(self, group):
-        lr, wd, momentum = float(group["lr"]), group["weight_decay"], group["momentum"]
+        lr, wd, momentum = _hyper(group, "lr"), group["weight_decay"], group["momentum"]
         dampening, nesterov, maximize = group["dampening"], group["nesterov"], group["maximize"]
         for p, g in _params_with_grad(group):
             d = p._data
@@ -59,5 +59,5 @@ class SGD(Optimizer):
                     b += g * (1 - dampening) if dampening != 0 else g
                     buf._bump_version()
                 g = g + buf._data * momentum if nesterov else buf._data
-            d -= g * lr if lr != 1 else g
+            d -= g if type(lr) is float and lr == 1 else g * lr  # (a traced lr is a host scalar: g * 1.0 == g)
             p._bump_version()
