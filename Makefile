@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/python examples/linear_regression.py
 	$(BIN)/python examples/linear_regression_torch_style.py
 	$(BIN)/python examples/digits_cnn.py
+	$(BIN)/python examples/tf1_linear_regression.py
+	$(BIN)/python examples/compile_train_step.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile

@@ -39,3 +39,20 @@ def test_digits_cnn_quick():
     r = _run("examples/digits_cnn.py", "--quick")
     assert r.returncode == 0, r.stderr
     assert "test accuracy:" in r.stdout
+
+
+def test_tf1_linear_regression_example_fits_the_seed_data():
+    r = _run("examples/tf1_linear_regression.py")
+    assert r.returncode == 0, r.stderr
+    last_step = next(line for line in r.stdout.splitlines() if line.startswith("200 "))
+    w, b = (float(v.strip("[]")) for v in last_step.split()[1:3])
+    assert abs(w - 2.0) < 0.1 and abs(b - 1.5) < 0.1, last_step
+    assert "%matmul = matmul(%Placeholder, %Variable)" in r.stdout  # it prints the graph it ran
+
+
+def test_compile_train_step_example_is_bitwise_equal_to_eager():
+    pytest.importorskip("sklearn")
+    r = _run("examples/compile_train_step.py")
+    assert r.returncode == 0, r.stderr
+    assert "bitwise equal losses: True" in r.stdout and "bitwise equal weights: True" in r.stdout
+    assert "def step(" in r.stdout and "plan_memory:" in r.stdout

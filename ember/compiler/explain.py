@@ -70,8 +70,14 @@ class Explanation:
 
 
 def explain(target, *args, passes=None, fast_math=None):
-    """Run the pipeline on ``target`` (a Graph, or a function traced with ``args``) and explain it."""
-    graph = target if isinstance(target, ir.Graph) else _trace(target, args)
+    """Run the pipeline on ``target`` (a Graph, an ``ember.compile``d function that has run, or a
+    function traced with ``args``) and explain it."""
+    if isinstance(target, ir.Graph):
+        graph = target
+    elif getattr(target, "traced_graph", None) is not None:
+        graph = target.traced_graph  # what ember.compile traced last time it (re)traced
+    else:
+        graph = _trace(target, args)
     records = []
     final = optimize(graph, passes, fast_math=fast_math, log=records)
     return Explanation(graph, [Step(r) for r in records], final)
@@ -79,8 +85,14 @@ def explain(target, *args, passes=None, fast_math=None):
 
 def _trace(fn, args):
     """Trace ``fn`` on ``args`` as ``ember.compile`` does (state is read, not changed: nothing runs)."""
-    from ..graph.trace import trace
+    from ..graph.trace import TraceAborted, trace
 
-    got = trace(fn, tuple(args), {}, name=getattr(fn, "__name__", "traced"))
+    try:
+        got = trace(fn, tuple(args), {}, name=getattr(fn, "__name__", "traced"))
+    except TraceAborted as e:
+        raise RuntimeError(
+            f"explain: {e}. Pass the ember.compile'd function after it has run a step "
+            "(explain(compiled_step)), or run one step eagerly first so the optimizer has its state."
+        ) from None
     got = got[0] if isinstance(got, tuple) else got
     return got.graph

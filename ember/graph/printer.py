@@ -31,7 +31,7 @@ def _attrs(attrs):
 def node_line(n):
     """One node as ``%name = op(args, attrs)`` (without types or source)."""
     outs = ", ".join(repr(v) for v in n.values)
-    lhs = f"{outs} = " if outs else ""
+    lhs = f"{outs} = " if outs else f"{n.name}: "  # a group has no value: show its name
     if n.kind == ir.OP:
         call = f"{n.op.name}({', '.join([_arg(a) for a in n.inputs] + _attrs(n.attrs))})"
     elif n.kind == ir.INPUT:
