@@ -77,6 +77,18 @@ def finalized_error(graph, what):
     )
 
 
+def leak_error(graph, what, first_run):
+    fr = frame_of_user()
+    where = f"{fr[0]}:{fr[1]}: {fr[2]}" if fr else "this line"
+    name = getattr(what, "name", what)
+    return RuntimeError(
+        f"An op is being built inside a training loop: {where}\n"
+        f"adds a new '{name}' op after Session.run #{graph.runs}, and it already added ops after run "
+        f"#{first_run}. Each iteration grows the graph (the classic TF1 memory leak): build the op once, "
+        "before the loop, and run it with Session.run."
+    )
+
+
 # ---- turning arguments into graph inputs -------------------------------------------------
 def _value_of(t, graph):
     d = t._data

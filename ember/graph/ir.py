@@ -142,6 +142,8 @@ class Graph:
         self._names: dict[str, int] = {}
         self.finalized = False
         self.finalized_by = None
+        self.runs = 0  # Session.run calls so far (note_run): ops built between runs are watched
+        self._built_after = {}  # user call stack -> the run count when it last added a node
         self.collections: dict[str, list] = {}
         self.inputs: list[Value] = []  # fed values, in declaration order
         self.outputs: list[Value] = []  # for traced/compiled graphs: what the function returns
@@ -174,6 +176,8 @@ class Graph:
             from .build import finalized_error
 
             raise finalized_error(self, op if kind == OP else kind)
+        if self.runs:
+            self._check_leak(op if kind == OP else kind)
         control = [n for deps in self.control for n in deps]
         base = name or (op.name if kind == OP else kind)
         node = Node(self, kind, op, inputs, attrs, outs, self.unique_name(base), frame, casts, control)
@@ -183,6 +187,22 @@ class Graph:
     def finalize(self, where=None):
         self.finalized = True
         self.finalized_by = where
+
+    def note_run(self):
+        """A Session ran this graph: from now on, one call stack adding ops after two different runs
+        is the classic TF1 leak (ops built inside the training loop) and raises."""
+        self.runs += 1
+
+    def _check_leak(self, what):
+        from ..errors import user_frames
+
+        stack = tuple((f.filename, f.lineno) for f in user_frames())
+        last = self._built_after.get(stack)
+        if last is not None and last != self.runs:
+            from .build import leak_error
+
+            raise leak_error(self, what, last)
+        self._built_after[stack] = self.runs
 
     def get_node(self, name):
         for n in self.nodes:

@@ -153,3 +153,33 @@ def test_mixing_graphs_is_an_error():
         b = placeholder(g2, (2,), ember.float32, "b")
     with pytest.raises(ValueError, match="same graph"):
         a + b
+
+
+def _build_in_loop(g, x, runs):
+    out = []
+    for _ in range(runs):
+        out.append(x * 2.0)  # the same line every iteration
+        g.note_run()
+    return out
+
+
+def test_ops_built_in_a_run_loop_raise_naming_the_line():
+    g = Graph()
+    with Building(g):
+        x = placeholder(g, (2,), ember.float32, "x")
+    g.note_run()
+    with pytest.raises(RuntimeError) as e:
+        _build_in_loop(g, x, 3)
+    msg = str(e.value)
+    assert "training loop" in msg and "out.append(x * 2.0)" in msg and "memory leak" in msg
+
+
+def test_one_off_ops_after_a_run_are_allowed():
+    g = Graph()
+    with Building(g):
+        x = placeholder(g, (2,), ember.float32, "x")
+    g.note_run()
+    y = x + 1.0  # e.g. an accuracy op built after training, once
+    g.note_run()
+    z = x + 1.0  # another line: fine too
+    assert y._data.value.node in g.nodes and z._data.value.node in g.nodes
