@@ -196,7 +196,10 @@ class Graph:
     def _check_leak(self, what):
         from ..errors import user_frames
 
-        stack = tuple((f.filename, f.lineno) for f in user_frames())
+        # the call stack down to the column, and the op: `run(a + b), run(a * b)` on one line is not a loop
+        stack = (getattr(what, "name", what),) + tuple(
+            (f.filename, f.lineno, getattr(f, "colno", None)) for f in user_frames()
+        )
         last = self._built_after.get(stack)
         if last is not None and last != self.runs:
             from .build import leak_error

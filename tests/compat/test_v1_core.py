@@ -120,16 +120,33 @@ def test_closed_session_message_says_where():
     assert "test_v1_core.py" in str(e.value) and "with tf.Session()" in str(e.value)
 
 
-def test_finalized_graph_names_the_offending_line():
+def test_ops_added_after_a_run_work_but_ops_built_in_the_loop_raise():
     with etf.Graph().as_default():
         x = etf.placeholder(etf.float32, [None])
         y = x + 1.0
         with etf.Session() as sess:
             sess.run(y, {x: [1.0]})
+            z = x * 3.0  # as in TF: a test-set op built after training runs
+            assert sess.run(z, {x: [2.0]}).tolist() == [6.0]
+            n = len(sess.graph.nodes)
             with pytest.raises(RuntimeError) as e:
-                z = x * 3.0  # noqa: F841 - the classic leak: an op built inside the loop
+                for _ in range(12):
+                    w = x * 2.0  # the classic leak: an op built inside the loop
+                    sess.run(w, {x: [1.0]})
+            assert len(sess.graph.nodes) == n + 1  # caught at the second iteration
     msg = str(e.value)
-    assert "finalized" in msg and "test_v1_core.py" in msg and "z = x * 3.0" in msg and "Session.run" in msg
+    assert "training loop" in msg and "test_v1_core.py" in msg and "w = x * 2.0" in msg
+
+
+def test_interactive_session_allows_building_between_runs():
+    with etf.Graph().as_default():
+        x = etf.placeholder(etf.float32, [None])
+        sess = etf.InteractiveSession()
+        try:
+            for i in range(3):
+                assert (x * 2.0).eval({x: [float(i)]}).tolist() == [2.0 * i]  # notebooks do this
+        finally:
+            sess.close()
 
 
 @BOTH
@@ -463,15 +480,14 @@ def test_constant_initializer_values_and_errors():
                 tf.get_variable("u", initializer=tf.zeros_initializer())
 
 
-def test_placeholder_without_shape_is_a_scalar():
+def test_placeholder_without_shape_takes_any_rank():
     with etf.Graph().as_default():
         keep = etf.placeholder(etf.float32)
         x = etf.constant([1.0, 2.0])
         y = x * keep
         with etf.Session() as sess:
             assert sess.run(y, {keep: 0.5}).tolist() == [0.5, 1.0]
-            with pytest.raises(ValueError, match="shape=None"):
-                sess.run(y, {keep: [0.5, 0.5]})
+            assert sess.run(y, {keep: [0.5, 2.0]}).tolist() == [0.5, 4.0]  # unknown rank, as in TF
 
 
 def variable_reads_program(tf):

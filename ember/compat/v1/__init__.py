@@ -7,8 +7,10 @@ within float rounding, TensorFlow. This module is re-exports only.
 """
 # ruff: noqa: F401 - every import here is a re-export
 
-from . import initializers, layers, losses, train
+from . import initializers, layers, losses, summary, train
 from . import nn_ops as nn  # tf.nn
+from .clip_ops import clip_by_global_norm, clip_by_norm, global_norm
+from .control_flow import cond, map_fn, while_loop
 from .framework import (
     Graph,
     Tensor,
@@ -56,6 +58,7 @@ from .ops_api import (
     no_op,
 )
 from .ops_api import tuple_ as tuple  # noqa: A004 - TF's name
+from .platform import COMPILER_VERSION, GIT_VERSION, VERSION, GPUOptions, __version__, app, flags, logging, test
 from .random_ops import *  # noqa: F403
 from .session import (
     ConfigProto,
@@ -120,3 +123,17 @@ def enable_eager_execution(*args, **kwargs):
 
 def executing_eagerly():
     return False
+
+
+def _contrib():
+    """TF 1.x's ``tf.contrib.rnn`` (cells, static_rnn & co.), which tutorials spell ``tf.contrib.rnn.BasicLSTMCell``."""
+    import types
+
+    from . import rnn_ops
+
+    cells = {k: v for k, v in vars(rnn_ops.rnn_cell).items() if not k.startswith("_")}
+    rnn = types.SimpleNamespace(**cells, static_rnn=nn.static_rnn, static_bidirectional_rnn=nn.static_bidirectional_rnn)
+    return types.SimpleNamespace(rnn=rnn)
+
+
+contrib = _contrib()

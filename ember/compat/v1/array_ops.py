@@ -29,6 +29,7 @@ from ._convert import (
     to_tensors,
     wrap_exports,
 )
+from .unknown_rank import has_unknown_rank as _unknown_rank
 
 
 # ---- shapes and layout ------------------------------------------------------------------------------
@@ -36,7 +37,7 @@ def shape(input, name=None, out_type=_dt.int32):  # noqa: A002
     """The shape as a 1-d tensor: a constant when the graph knows it, else computed at run time."""
     x = to_tensor(input)
     d = fw.as_dtype(out_type)
-    if None not in x.shape:
+    if None not in x.shape and not _unknown_rank(x):
         return named(constant_tensor(np.array(x.shape, dtype=d.np)), name)
     return named(F.shape_of(x, dtype=d), name)
 
@@ -44,13 +45,16 @@ def shape(input, name=None, out_type=_dt.int32):  # noqa: A002
 def size(input, name=None, out_type=_dt.int32):  # noqa: A002
     x = to_tensor(input)
     d = fw.as_dtype(out_type)
-    if None not in x.shape:
+    if None not in x.shape and not _unknown_rank(x):
         return named(constant_tensor(np.array(int(np.prod(x.shape, dtype=np.int64)), dtype=d.np)), name)
     return named(F.cast(F.prod(F.shape_of(x)), d), name)
 
 
 def rank(input, name=None):  # noqa: A002
-    return named(constant_tensor(np.array(to_tensor(input).ndim, dtype=np.int32)), name)
+    x = to_tensor(input)
+    if _unknown_rank(x):  # the fed array's rank: the length of its shape
+        return named(F.cast(F.prod(F.shape_of(F.shape_of(x))), _dt.int32), name)
+    return named(constant_tensor(np.array(x.ndim, dtype=np.int32)), name)
 
 
 def _int64(t):
@@ -448,8 +452,6 @@ def range(start, limit=None, delta=1, dtype=None, name="range"):  # noqa: A001 -
     if limit is None:
         start, limit = 0, start
     vals = [static_value(v) for v in (start, limit, delta)]
-    if builtins.any(v is None for v in vals):
-        raise NotImplementedError("range: start, limit and delta must be known when the graph is built")
     if dtype is not None:
         d = fw.as_dtype(dtype)
     else:  # TF's inference: the widest argument type, Python ints as int32 and floats as float32
@@ -459,11 +461,49 @@ def range(start, limit=None, delta=1, dtype=None, name="range"):  # noqa: A001 -
             for a in (start, limit, delta)
         ]
         d = _dt.from_numpy_dtype(np.dtype(builtins.max(kinds, key=lambda t: order.index(t) if t in order else 0)))
+    if builtins.any(v is None for v in vals):
+        return named(_range_at_run_time(start, limit, delta, d), name if name != "range" else None)
     s, lim, dl = (np.asarray(v).item() for v in vals)
     return named(constant_tensor(np.arange(s, lim, dl).astype(d.np), name="range"), name if name != "range" else None)
 
 
+def reverse_sequence(input, seq_lengths, seq_axis=None, batch_axis=None, name=None, seq_dim=None, batch_dim=None):  # noqa: A002
+    """Reverse the first ``seq_lengths[b]`` steps of each batch row b along ``seq_axis``; the rest stays."""
+    x = to_tensor(input)
+    sa = one_axis(seq_axis if seq_axis is not None else seq_dim, x.ndim, "reverse_sequence")
+    ba = one_axis(batch_axis if batch_axis is not None else (batch_dim or 0), x.ndim, "reverse_sequence")
+    steps = x.shape[sa]
+    if steps is None:
+        raise NotImplementedError("reverse_sequence: the sequence dimension must be known when the graph is built")
+    perm = [ba, sa] + [i for i in builtins.range(x.ndim) if i not in (ba, sa)]
+    xt = F.permute(x, perm) if perm != list(builtins.range(x.ndim)) else x
+    lens = F.unsqueeze(F.cast(to_tensor(seq_lengths), _dt.int64), 1)  # [batch, 1]
+    t = constant_tensor(np.arange(steps, dtype=np.int64)[None, :])  # [1, steps]
+    tidx = F.where(F.lt(t, lens), F.sub(F.sub(lens, 1), t), t)  # [batch, steps]
+    b = lens.shape[0]  # the rows follow seq_lengths, so the index arrays' static shapes agree
+    if b is not None:
+        rows = constant_tensor(np.arange(b, dtype=np.int64))
+    else:
+        rows = _range_at_run_time(0, shape(lens)[0], 1, _dt.int64)
+    out = xt[(F.unsqueeze(rows, 1), tidx)]
+    if out is not xt and perm != list(builtins.range(x.ndim)):
+        out = F.permute(out, [perm.index(i) for i in builtins.range(x.ndim)])
+    return named(out, name)
+
+
+def _range_at_run_time(start, limit, delta, d):
+    """tf.range(0, tf.shape(x)[0]): start + i * delta for i < ceil((limit - start) / delta), sized when run."""
+    st, lim, dl = (F.cast(to_tensor(v), _dt.float64) for v in (start, limit, delta))
+    n = F.maximum(F.cast(F.ceil(F.div(F.sub(lim, st), dl)), _dt.int64), constant_tensor(np.array(0, np.int64)))
+    ones = F.broadcast_dynamic(constant_tensor(np.array(1, np.int64)), F.reshape(n, [1]), shape=(None,))
+    i = F.sub(F.cumsum(ones, 0), constant_tensor(np.array(1, np.int64)))
+    if d.is_floating_point:
+        return F.cast(F.add(st, F.mul(F.cast(i, _dt.float64), dl)), d)
+    return F.cast(F.add(F.cast(st, _dt.int64), F.mul(i, F.cast(dl, _dt.int64))), d)
+
+
 __all__ = [
+    "reverse_sequence",
     "shape",
     "size",
     "rank",

@@ -26,6 +26,9 @@ bfloat16 = _dt.bfloat16
 half, double = float16, float64
 
 
+_TF_NAMES = {"float": "float32", "double": "float64", "half": "float16"}
+
+
 def as_dtype(d):
     """tf.float32, "float32", np.float32, ember.float32 -> an ember dtype."""
     if d is None:
@@ -33,6 +36,7 @@ def as_dtype(d):
     if isinstance(d, _dt.dtype):
         return d
     if isinstance(d, str):
+        d = _TF_NAMES.get(d, d)  # TF's own names: "float" is float32 there, float64 in NumPy
         return _dt.from_numpy_dtype(np.dtype(d))
     return _dt.from_numpy_dtype(np.dtype(d))
 
@@ -64,6 +68,28 @@ class TensorShape(tuple):
         return f"TensorShape({list(self)})"
 
 
+class _UnknownRankShape(TensorShape):
+    """TF's ``TensorShape(None)``: the static shape of a shapeless placeholder and what flows from it."""
+
+    def as_list(self):
+        raise ValueError("as_list() is not defined on an unknown TensorShape.")
+
+    @property
+    def ndims(self):
+        return None
+
+    rank = ndims
+
+    def num_elements(self):
+        return None
+
+    def is_fully_defined(self):
+        return False
+
+    def __repr__(self):
+        return "TensorShape(None)"
+
+
 class Tensor(_EmberTensor):
     """A symbolic tensor in a TF1 graph."""
 
@@ -89,7 +115,12 @@ class Tensor(_EmberTensor):
 
     @property
     def shape(self):
-        return TensorShape(self._value.shape)
+        from .unknown_rank import depends_on_unknown_rank
+
+        v = self._value
+        if not v.shape and depends_on_unknown_rank(v):
+            return _UnknownRankShape()
+        return TensorShape(v.shape)
 
     def get_shape(self):
         return self.shape
@@ -116,7 +147,8 @@ class Tensor(_EmberTensor):
     __hash__ = object.__hash__
 
     def __repr__(self):
-        return f"<tf.Tensor '{self.name}' shape={self.shape.as_list()} dtype={self.dtype.name if hasattr(self.dtype, 'name') else self.dtype}>"
+        shape = "<unknown>" if self.shape.ndims is None else self.shape.as_list()
+        return f"<tf.Tensor '{self.name}' shape={shape} dtype={self.dtype.name if hasattr(self.dtype, 'name') else self.dtype}>"
 
     def __bool__(self):
         raise TypeError(

@@ -28,6 +28,7 @@ from ._convert import (
     to_tensors,
     wrap_exports,
 )
+from .unknown_rank import has_unknown_rank as _unknown_rank
 
 
 # ---- arithmetic ----------------------------------------------------------------------------------
@@ -283,6 +284,8 @@ def _axis_arg(axis, reduction_indices):
 def _reduction(body, opname):
     def op(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None, keep_dims=None):
         x = to_tensor(input_tensor)
+        if _axis_arg(axis, reduction_indices) is None and _unknown_rank(x):
+            return named(_full_reduction(x, opname, _keep(keepdims, keep_dims)), name)
         axes = axes_of(_axis_arg(axis, reduction_indices), x.ndim, opname)
         keep = _keep(keepdims, keep_dims)
         if not axes:  # reducing over no axes (axis=[] or a 0-d input) returns the input
@@ -292,6 +295,24 @@ def _reduction(body, opname):
     op.__name__ = op.__qualname__ = opname
     op.__doc__ = f"TF's ``tf.{opname}`` (axis, keepdims, and TF1's keep_dims / reduction_indices)."
     return op
+
+
+def _full_reduction(x, opname, keep):
+    """axis=None over a value of unknown rank (see unknown_rank.py): reduce whatever array comes."""
+    from ...ops import reduce as R
+
+    if keep:
+        raise ValueError(f"{opname}: keepdims=True needs the input's rank, which is unknown here")
+    if opname == "reduce_sum":
+        return R.sum_(x, axis=None)
+    if opname == "reduce_mean" and x.dtype.is_floating_point:
+        n = F.cast(R.prod(F.shape_of(x), axis=None), x.dtype)  # the element count of the fed array
+        return F.div(R.sum_(x, axis=None), n)
+    if opname == "reduce_max":
+        return R.amax(x, axis=None)
+    if opname == "reduce_min":
+        return R.amin(x, axis=None)
+    raise ValueError(f"{opname} over a placeholder of unknown rank (created with no shape) is not supported")
 
 
 def _sum_body(x, axes, keep):
@@ -387,6 +408,7 @@ def _arg(fn, opname):
 
 argmax = _arg(F.argmax, "argmax")
 argmin = _arg(F.argmin, "argmin")
+arg_max, arg_min = argmax, argmin  # TF1's deprecated spellings (tutorials' nearest_neighbor.py uses arg_min)
 
 
 def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
@@ -478,6 +500,8 @@ __all__ = [
     "count_nonzero",
     "argmax",
     "argmin",
+    "arg_max",
+    "arg_min",
     "reduce_variance",
     "reduce_std",
     "einsum",

@@ -10,6 +10,8 @@ transposed views, with TF's asymmetric SAME padding applied explicitly.
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from ... import dtypes as _dt
@@ -25,6 +27,7 @@ from ._convert import (
     one_axis,
     to_tensor,
     to_tensors,
+    with_user_line,
     wrap_exports,
 )
 from .array_ops import gather, squeeze
@@ -489,3 +492,20 @@ wrap_exports(globals())
 
 for _name in ("softplus", "softsign", "in_top_k", "l2_normalize", "log_softmax", "softmax", "sigmoid", "tanh"):
     setattr(math_ops.math, _name, globals()[_name])
+
+# tf.nn.rnn_cell, tf.nn.static_rnn & co., and the sampled losses (their modules import this one)
+from .rnn_ops import (  # noqa: E402,F401
+    bidirectional_dynamic_rnn,
+    dynamic_rnn,
+    rnn_cell,
+    static_bidirectional_rnn,
+    static_rnn,
+)
+from .sampled_ops import log_uniform_candidate_sampler, nce_loss, sampled_softmax_loss  # noqa: E402,F401
+
+_later = ["bidirectional_dynamic_rnn", "dynamic_rnn", "rnn_cell", "static_bidirectional_rnn", "static_rnn",
+          "log_uniform_candidate_sampler", "nce_loss", "sampled_softmax_loss"]  # fmt: skip
+__all__ += _later
+for _name in _later:
+    if isinstance(globals()[_name], types.FunctionType):  # errors name the user's line
+        globals()[_name] = with_user_line(globals()[_name])

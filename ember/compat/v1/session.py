@@ -2,8 +2,10 @@
 
 ``run(fetches, feed_dict)`` flattens any nesting of tensors, Variables,
 Operations and "name:0" strings, checks feeds against their placeholders, runs
-the needed nodes once and rebuilds the structure. The first run finalizes the
-graph (adding ops in a training loop then raises with the offending line).
+the needed nodes once and rebuilds the structure. As in TF, ops may be added
+between runs (tutorials build their test-set cost after training), but a line
+that adds ops after two different runs — ops built inside a training loop,
+the classic TF1 leak — raises, naming that line (``Graph.note_run``).
 
 Debugging: ``Session(debug=True)`` checks every op's output for NaN/Inf and
 raises naming the op and the line that created it. ``sess.run_debug(fetches,
@@ -26,6 +28,7 @@ from ...graph.symbolic import Symbolic
 from .compiled_runs import CompiledRuns
 from .framework import Graph, _DefaultGraph, get_default_graph
 from .ops_api import Operation
+from .unknown_rank import check_run as check_unknown_rank
 
 _stack: list = []  # default sessions (with sess:, sess.as_default(), InteractiveSession)
 
@@ -76,7 +79,7 @@ class BaseSession:
         self._closed = False
         self._closed_at = ""
         self._debug = debug
-        self._finalize_on_run = True
+        self._watch_leaks = True  # ops built inside the run loop raise (Graph.note_run)
         self._context = []
         self._compiled_runs = CompiledRuns()  # repeated run signatures run as generated code
 
@@ -153,11 +156,12 @@ class BaseSession:
             else:
                 targets.append(x)
         feeds = self._feeds(feed_dict)
-        if self._finalize_on_run and not self._graph.finalized:
-            self._graph.finalize(where="Session.run")
+        if self._watch_leaks:
+            self._graph.note_run()
         uniq = list(dict.fromkeys(values))
         arrays = None
-        if not self._debug and record is None:
+        wide = check_unknown_rank(self._graph, uniq, targets, feeds)  # compiled runs specialise on ranks
+        if not self._debug and record is None and not wide:
             fast = self._compiled_runs.get(self._graph, uniq, targets, feeds)
             if fast is not None:
                 arrays = fast(feeds, self._store)
@@ -196,12 +200,12 @@ class Session(BaseSession):
 class InteractiveSession(BaseSession):
     """A session that makes itself the default at creation (``t.eval()`` works right away).
 
-    It does not finalize its graph: interactive use adds ops between runs.
+    It does not watch for ops built between runs: interactive use adds them freely.
     """
 
     def __init__(self, target="", graph=None, config=None, debug=False):
         super().__init__(target, graph, config, debug)
-        self._finalize_on_run = False
+        self._watch_leaks = False
         _stack.append(self)
 
     def close(self):
@@ -348,16 +352,16 @@ def _check_feed(v, value):
         )
     arr = np.array(src, dtype=dtype, order="C")  # cast to the placeholder's dtype, as TF does
     shape = v.shape
-    if arr.ndim and v.node.meta.get("unknown_rank"):
-        raise ValueError(
-            f"Cannot feed value of shape {tuple(arr.shape)} for Tensor {v.name}: it was created with "
-            "tf.placeholder(shape=None), which ember treats as a scalar (its graphs need each tensor's rank). "
-            "Give the placeholder a shape, with None for dimensions known only at run time."
-        )
+    if v.node.meta.get("unknown_rank"):
+        return arr  # any shape; unknown_rank.check_run checks the graph it flows through
     if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
         want = "(" + ", ".join("None" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
         raise ValueError(f"Cannot feed value of shape {tuple(arr.shape)} for Tensor {v.name}, which has shape {want}")
     return arr
+
+
+class OutOfRangeError(Exception):
+    """TF's end-of-input error; ember has no input queues, so only ``except`` clauses name it."""
 
 
 class _Errors:
@@ -366,7 +370,14 @@ class _Errors:
     FailedPreconditionError = FailedPreconditionError
     InvalidArgumentError = InvalidArgumentError
     NumericsError = NumericsError
-    OpError = (FailedPreconditionError, InvalidArgumentError, NumericsError)
+    OutOfRangeError = OutOfRangeError
+    OpError = (FailedPreconditionError, InvalidArgumentError, NumericsError, OutOfRangeError)
+
+    @property
+    def NotFoundError(self):  # noqa: N802 - TF's name
+        from .saver import NotFoundError
+
+        return NotFoundError
 
 
 errors = _Errors()
