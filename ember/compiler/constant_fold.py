@@ -16,6 +16,7 @@ import numpy as np
 from ..graph import ir
 from ..graph.execute import run_op
 from ..op import RANDOM
+from ..ops._rules import numel
 from .rewrite import Rewriter, root_values
 
 MAX_ELEMENTS = 1 << 20
@@ -47,7 +48,7 @@ def _fold(rw, n, roots):
         return None
     biggest = max((a.node.attrs["value"].size for a in arrays), default=1)
     for v in n.values:
-        size = _size(v.shape)
+        size = numel(v.shape)
         if size is None or (size > MAX_ELEMENTS and size > biggest):
             return None
     args = [a.node.attrs["value"] if isinstance(a, ir.Value) else a for a in inputs]
@@ -59,15 +60,6 @@ def _fold(rw, n, roots):
         if tuple(arr.shape) != v.shape or np.dtype(arr.dtype) != np.dtype(v.dtype):
             return None  # a kernel that disagrees with its shape rule: leave it to run time
     return outs
-
-
-def _size(shape):
-    n = 1
-    for s in shape:
-        if s is None:
-            return None
-        n *= s
-    return n
 
 
 def _name(rw, n, v):

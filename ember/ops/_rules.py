@@ -8,6 +8,16 @@ from __future__ import annotations
 from ..errors import ShapeError, describe
 
 
+def numel(shape):
+    """How many elements ``shape`` holds; None when a dim is known only at run time (a graph's None)."""
+    n = 1
+    for s in shape:
+        if s is None:
+            return None
+        n *= s
+    return n
+
+
 def same_shape(x, *rest, **attrs):
     return x.shape
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import ops as F
 from ..errors import ShapeError, describe
 from ..op import MOVEMENT, OTHER, ShapeDtype, primitive
-from ._rules import same_shape, wrap_dim
+from ._rules import numel, same_shape, wrap_dim
 
 
 def infer_reshape(shape, numel, op="reshape", args=()):
@@ -41,21 +41,12 @@ def _bad_shape(op, shape, numel, args):
     return ShapeError(f"{op}: shape '{list(shape)}' is invalid for input of size {numel}{of}")
 
 
-def _numel(shape):
-    n = 1
-    for s in shape:
-        if s is None:
-            return None
-        n *= s
-    return n
-
-
 reshape = primitive(
     "reshape",
     kind=MOVEMENT,
     impl=lambda xp, x, shape: xp.reshape(x, shape),
     # a -1 left unresolved (the input has a dim known only at run time) is an unknown dim: None
-    shape=lambda x, shape: tuple(None if s == -1 else s for s in infer_reshape(shape, _numel(x.shape), args=(x,))),
+    shape=lambda x, shape: tuple(None if s == -1 else s for s in infer_reshape(shape, numel(x.shape), args=(x,))),
     vjp=lambda g, x, *, in_shapes, **_: (F.reshape(g, in_shapes[0]),),
     saves=(),
     view=True,

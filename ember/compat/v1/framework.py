@@ -16,6 +16,7 @@ from ...graph.build import Building
 from ...graph.build import constant as _constant
 from ...graph.build import placeholder as _placeholder
 from ...graph.symbolic import Symbolic
+from ...ops._rules import numel
 from ...tensor import Tensor as _EmberTensor
 
 # ---- dtypes: TF's names for ember's dtypes ---------------------------------------------------
@@ -54,12 +55,7 @@ class TensorShape(tuple):
     rank = ndims
 
     def num_elements(self):
-        n = 1
-        for s in self:
-            if s is None:
-                return None
-            n *= s
-        return n
+        return numel(self)
 
     def is_fully_defined(self):
         return None not in self
@@ -305,23 +301,13 @@ class building:
 
 
 # ---- making tensors ------------------------------------------------------------------------------
-def _tf_dtype_of(value):
-    """TF's inference: Python floats -> float32, ints -> int32, bools -> bool; NumPy keeps its dtype."""
-    arr = np.asarray(value)
-    if isinstance(value, (np.ndarray, np.generic)):
-        return arr
-    if arr.dtype == np.float64:
-        return arr.astype(np.float32)
-    if arr.dtype == np.int64:
-        return arr.astype(np.int32)
-    return arr
-
-
 def constant(value, dtype=None, shape=None, name="Const"):
     g = get_default_graph()
     if isinstance(value, _EmberTensor) and not isinstance(value._data, Symbolic):
         value = value._data
-    arr = np.asarray(value, dtype=as_dtype(dtype).np) if dtype is not None else _tf_dtype_of(value)
+    from ._convert import array_for  # TF's inference: Python floats -> float32, ints -> int32
+
+    arr = np.asarray(value, dtype=as_dtype(dtype).np) if dtype is not None else array_for(value, None)
     if shape is not None:
         arr = np.broadcast_to(arr, tuple(shape)).copy() if arr.size == 1 else arr.reshape(tuple(shape))
     from ...graph.build import symbolic_tensor
