@@ -14,11 +14,11 @@ from .autograd.grad_mode import state
 from .autograd.node import Node
 from .devices import xp_of
 from .errors import op_error, user_frames
-from .op import RANDOM as _RANDOM
 from .graph.build import Building as _Building
 from .graph.build import apply as _graph_apply
 from .graph.host import HostScalar as _HostScalar
 from .graph.symbolic import Symbolic as _Symbolic
+from .op import RANDOM as _RANDOM
 from .tensor import Tensor, _make
 
 _new = object.__new__

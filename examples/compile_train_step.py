@@ -54,7 +54,10 @@ for name, step in (("eager", eager_step), ("compiled", compiled_step)):
     if name == "eager":
         eager_losses = losses
 print("bitwise equal losses:", eager_losses == losses)
-print("bitwise equal weights:", all(np.array_equal(a, b) for a, b in zip(eager_model.state_dict().values(), compiled_model.state_dict().values())))
+print(
+    "bitwise equal weights:",
+    all(np.array_equal(a, b) for a, b in zip(eager_model.state_dict().values(), compiled_model.state_dict().values())),
+)
 
 print("\nthe first lines of the generated code (compiled_step.code):")
 print("\n".join(compiled_step.code.splitlines()[:14]))

@@ -204,7 +204,9 @@ def apply(op, args, attrs):
         if isinstance(r, ShapeDtype):
             r, d = r.shape, r.dtype
         if r is None:
-            raise NotImplementedError(f"{op.name}: its shape rule cannot tell the output shape; it cannot run in a graph")
+            raise NotImplementedError(
+                f"{op.name}: its shape rule cannot tell the output shape; it cannot run in a graph"
+            )
         outs.append((tuple(r), d.np))
     node = graph.add(ir.OP, op, inputs, dict(attrs), outs, frame=frame, casts=casts)
     syms = [Symbolic(v) for v in node.values]

@@ -69,7 +69,9 @@ def cast_args(args, casts):
     """Apply a node's resolved casts to its arguments, exactly as the eager interpreter does."""
     from ..eager import _scalar_as
 
-    return [a if c is None else (a.astype(c) if type(a) not in _SCALARS else _scalar_as(a, c)) for a, c in zip(args, casts)]
+    return [
+        a if c is None else (a.astype(c) if type(a) not in _SCALARS else _scalar_as(a, c)) for a, c in zip(args, casts)
+    ]
 
 
 def run_op(node, args):
@@ -124,8 +126,7 @@ def run(graph, fetches, targets=(), feeds=None, store=None, *, check_numerics=Fa
             if v not in feeds:
                 raise InvalidArgumentError(
                     f"You must feed a value for placeholder tensor '{n.name}' with dtype {np.dtype(v.dtype).name} "
-                    f"and shape {list(v.shape)}"
-                    + (f"\n  (created at {n.where()})" if n.frame else "")
+                    f"and shape {list(v.shape)}" + (f"\n  (created at {n.where()})" if n.frame else "")
                 )
             outs = (feeds[v],)
         elif kind == ir.CONST:

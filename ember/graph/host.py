@@ -54,7 +54,9 @@ for _name in ("add", "sub", "mul", "truediv", "pow"):
     setattr(HostScalar, f"__r{_name}__", _binary(_fn, reflected=True))
 HostScalar.__neg__ = lambda self: self._host(operator.neg, self)
 for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
-    setattr(HostScalar, f"__{_name}__", lambda self, other: (_ for _ in ()).throw(data_dependent("comparing", self.value)))
+    setattr(
+        HostScalar, f"__{_name}__", lambda self, other: (_ for _ in ()).throw(data_dependent("comparing", self.value))
+    )
 HostScalar.__hash__ = object.__hash__
 del _name, _fn
 

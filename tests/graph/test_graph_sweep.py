@@ -22,9 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 from op_cases import Arr, calls_for, composite_calls  # noqa: E402
 
 import ember  # noqa: E402
+from ember.compiler.codegen import compile_graph  # noqa: E402
 from ember.graph import Building, Graph, gradients  # noqa: E402
 from ember.graph.build import placeholder  # noqa: E402
-from ember.compiler.codegen import compile_graph  # noqa: E402
 from ember.graph.execute import run  # noqa: E402
 from ember.op import REGISTRY  # noqa: E402
 from ember.ops.composite import COMPOSITES  # noqa: E402
@@ -96,7 +96,9 @@ def check_graph_equals_eager(call):
     e_out = [o for o in _flat(fn(*_rebuild(call.args, iter(eager_in)), **call.kwargs)) if isinstance(o, ember.Tensor)]
     diff = [o for o in e_out if o.requires_grad]
     rng = np.random.default_rng(1)
-    gouts = [rng.standard_normal(tuple(o.shape)).astype(o.dtype.np if hasattr(o.dtype, "np") else np.float32) for o in diff]
+    gouts = [
+        rng.standard_normal(tuple(o.shape)).astype(o.dtype.np if hasattr(o.dtype, "np") else np.float32) for o in diff
+    ]
     e_grads = []
     if diff and leaves:
         e_grads = ember.autograd.grad(diff, leaves, [ember.from_numpy(g.copy()) for g in gouts], allow_unused=True)
@@ -104,7 +106,9 @@ def check_graph_equals_eager(call):
     # graph
     g = Graph()
     with Building(g):
-        syms = [placeholder(g, v.shape, ember.dtypes.from_numpy_dtype(v.dtype), f"in{i}") for i, (v, _) in enumerate(arrays)]
+        syms = [
+            placeholder(g, v.shape, ember.dtypes.from_numpy_dtype(v.dtype), f"in{i}") for i, (v, _) in enumerate(arrays)
+        ]
         sym_leaves = [s for s, (v, gr) in zip(syms, arrays) if gr and call.grad]
         for s in sym_leaves:
             s._rg = True  # record tape nodes too, as a traced function would
