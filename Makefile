@@ -36,6 +36,7 @@ test-gpu: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/train_speed.py
+	$(BIN)/python bench/compile_speed.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
