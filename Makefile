@@ -10,10 +10,10 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# TF's legacy RNN cells (the oracle for tf.nn.rnn_cell) live in tf-keras, which requires the full
+# `tensorflow` package; tensorflow-cpu provides the same modules, so it is installed without deps
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	# TF's legacy RNN cells (the oracle for tf.nn.rnn_cell) live in tf-keras, which requires the full
-	# `tensorflow` package; tensorflow-cpu provides the same modules, so install it without deps
 	$(BIN)/python -m pip install -q --no-deps tf-keras==2.21.0
 	touch $(STAMP)
 
