@@ -7,7 +7,13 @@ about ``--window`` seconds (at most 200 steps), each restarting from the
 initial weights with the optimizer state zeroed in place (the same arithmetic
 as a fresh optimizer, and the compiled program keeps its cache), interleaved
 eager/compiled; the median window is quoted with the CPU other processes held.
-Peak memory is tracemalloc's peak of NumPy allocations during one step.
+Peak memory is what one step needs beyond what lives between steps in both
+runs (weights, optimizer state, the last step's .grad arrays): tracemalloc's
+peak of NumPy allocations during the step, minus what was allocated before
+it, plus, for the compiled run, the buffers its program keeps between calls
+(allocated once, so not seen during the step, but resident all the same).
+Eager frees the old gradients at ``zero_grad`` inside the step; so does the
+compiled step, so both peaks are measured against the same base.
 Usage: python bench/compile_speed.py [--quick] [names...]
 """
 

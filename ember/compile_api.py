@@ -337,9 +337,9 @@ def _write_slot(s, a):
 
 def _guard_failure(traced):
     """Why a cached trace no longer fits the state it captured (None when it still does)."""
-    for t, shape, dtype in traced.captured:
+    for t, shape, dtype in traced.captured:  # every call: identity checks first (dtypes are singletons)
         d = t._data
-        if tuple(d.shape) != shape or d.dtype != dtype:
+        if d.shape != shape or (d.dtype is not dtype and d.dtype != dtype):
             return f"captured tensor shape/dtype changed {shape} {np.dtype(dtype).name} -> {tuple(d.shape)} {d.dtype}"
     for p, had in traced.grads:
         if (p._grad is not None) != had:

@@ -26,7 +26,7 @@ from ..devices import xp_of
 from ..graph import ir
 from ..graph.execute import FailedPreconditionError
 from . import kernels
-from .memory import plan_for
+from .memory import FRESH_OPS, HOLD_BYTES, _nbytes, plan_for
 
 _COMMENT_COL = 64
 _serial = itertools.count()
@@ -64,8 +64,17 @@ def _state(slot, store, shape, dtype):
     return a
 
 
-def _bump(slot):
-    slot.tensor._bump_version()
+def _set_grad(slot, store, a):
+    """A fresh gradient array becomes the .grad's array, as eager's backward hands over the arrays
+    it computed -- copied when it is a view, as eager copies one (so a transposed gradient is
+    C-ordered, as eager's is); a missing or differently shaped .grad goes through the slot's write."""
+    if a.base is not None:
+        a = a.copy()
+    g = slot.tensor._grad
+    if g is None or g._data.shape != a.shape or g._data.dtype != a.dtype:
+        slot.write(store, a)
+    else:
+        g._data = a
 
 
 # host scalar arithmetic (host.py builds it from the operator module): written as the expression
@@ -78,7 +87,7 @@ _HOST_OPS = {
     operator.neg: "-{}",
 }
 
-_HELPERS = {"_arr": _arr, "_cast": _cast, "_uninitialized": _uninitialized, "_state": _state, "_bump": _bump}
+_HELPERS = {"_arr": _arr, "_cast": _cast, "_uninitialized": _uninitialized, "_state": _state, "_set_grad": _set_grad}
 
 
 # ---- naming --------------------------------------------------------------------------------
@@ -188,7 +197,10 @@ class _Gen:
             slot = n.attrs["slot"]
             s = self.bind(slot, "slot_" + slot.name)
             (v,) = self.value_names(n)
-            self.emit(f"{v} = {s}.read(store)", n)
+            if isinstance(slot, ir.TensorSlot) and slot.attr == "_data":  # what slot.read does, one call less
+                self.emit(f"{v} = {self.bind(slot.tensor, 't_' + slot.name)}._data", n)
+            else:
+                self.emit(f"{v} = {s}.read(store)", n)
             if not (isinstance(slot, ir.TensorSlot) and slot.attr == "_data"):  # a tensor always has data
                 where = self.bind(n.where(), "where_" + n.name) if n.frame else "None"
                 self.emit(f"if {v} is None: _uninitialized({s}, {where})", n)
@@ -199,7 +211,10 @@ class _Gen:
             s = self.bind(slot, "slot_" + slot.name)
             src = self.var[n.inputs[0]]
             if id(n) in self.plan.assign_done:
-                self.emit(f"_bump({s})", n, comment=f"{slot.name} was updated in place above")
+                t = self.bind(slot.tensor, "t_" + slot.name)
+                self.emit(f"{t}._bump_version()", n, comment=f"{slot.name} was updated in place above")
+            elif id(n) in self.handover:
+                self.emit(f"_set_grad({s}, store, {src})", n)
             else:
                 self.emit(f"{s}.write(store, {src})", n)
             self.var[n.out] = src
@@ -232,6 +247,9 @@ class _Gen:
         return self.bind(a, "k")
 
     def op_node(self, n):
+        if id(n) in self.implicit:  # consumers broadcast the unexpanded value into their buffers
+            self.var[n.out] = self.var[n.inputs[0]]
+            return
         t = self.plan.templates.get(id(n))
         args = [self.arg(n, j, a) for j, a in enumerate(n.inputs)]
         names = self.value_names(n)
@@ -273,15 +291,26 @@ class _Gen:
         attrs = kernels.template_attrs(n)
         slot = plan.direct.get(id(n))
         ip = plan.inplace.get(id(n))
-        if slot is not None:
+        head = None
+        if slot is not None:  # the chain's first op already wrote (and checked) the state array
+            head = next((a for a in n.inputs if isinstance(a, ir.Value) and plan.direct.get(id(a.node)) is slot), None)
+        if head is not None:
+            out = self.var[head]
+            ip = n.inputs.index(head)
+        elif slot is not None:
             s = self.bind(slot, "slot_" + slot.name)
             shape = repr(tuple(n.out.shape))
             dt = self.bind(np.dtype(n.out.dtype), "dt_" + np.dtype(n.out.dtype).name)
-            self.emit(f"{name} = _state({s}, store, {shape}, {dt})", n)
-            out = name
             # an argument that is the state array itself is now the output buffer
             pos = [j for j, a in enumerate(n.inputs) if isinstance(a, ir.Value) and a.node.kind == ir.READ]
             ip = next((j for j in pos if n.inputs[j].node.attrs["slot"] is slot), None)
+            if ip is not None and args[ip] == self.var[n.inputs[ip]]:
+                # the state array is in hand: check it inline (``_state`` raises the explanation)
+                out = args[ip]
+                self.emit(f"if {out}.shape != {shape} or {out}.dtype != {dt}: _state({s}, store, {shape}, {dt})", n)
+            else:
+                self.emit(f"{name} = _state({s}, store, {shape}, {dt})", n)
+                out = name
         elif ip is not None:
             out = args[ip]
         else:
@@ -290,10 +319,11 @@ class _Gen:
                 dt = self.bind(np.dtype(buf.dtype), "dt_" + buf.dtype.name)
                 bname = self.names.fresh(f"buf{buf.index}")
                 self.bufvar[buf.index] = bname
-                self.emit(f"{bname} = xp.empty({tuple(buf.shape)!r}, {dt})", n)
+                order = ", order='F'" if buf.order == "F" else ""
+                self.emit(f"{bname} = xp.empty({tuple(buf.shape)!r}, {dt}{order})", n)
             out = self.bufvar[buf.index]
         stmts = t.into(args, attrs, out, ip)
-        if len(stmts) == 1 and not stmts[0].startswith("xp.copyto"):
+        if len(stmts) == 1 and stmts[0].endswith(f"out={out})"):  # a ufunc call returns its out=
             self.emit(f"{name} = {stmts[0]}", n)
         else:
             for s in stmts:
@@ -316,6 +346,25 @@ class _Gen:
                 self.bufvar[b.index] = self.names.fresh(f"buf{b.index}")
             lhs = ", ".join(self.bufvar[b.index] for b in pre)
             self.emit(f"{lhs}{',' if len(pre) == 1 else ''} = _b", comment="buffers reused by every call")
+        self.handover, held = _ownership(plan, self.outputs)
+        self.implicit = _implicit_expands(plan, self.outputs)
+        # a large .grad this call replaces without reading it (zero_grad ran in the traced step)
+        # is dropped up front, as eager's zero_grad(set_to_none=True) drops it: its memory is free
+        # for the step instead of both the old and the new gradient being alive at the end
+        read_slots = {id(n.attrs["slot"]) for n in plan.order if n.kind == ir.READ}
+        for n in plan.order:  # a tensor is named after its data slot, even where its .grad is used first
+            slot = n.attrs.get("slot") if n.kind in (ir.READ, ir.ASSIGN) else None
+            if isinstance(slot, ir.TensorSlot) and slot.attr == "_data":
+                self.bind(slot.tensor, "t_" + slot.name)
+        for n in plan.order:
+            if id(n) in self.handover and id(n.attrs["slot"]) not in read_slots and _nbytes(n.out) > HOLD_BYTES:
+                t = self.bind(n.attrs["slot"].tensor, "t_" + n.attrs["slot"].name)
+                self.emit(f"{t}._grad = None", comment="released as zero_grad does; set again below")
+        buf_dying = {}  # a buffer allocated per call is freed after the last use of its last value
+        for b in plan.buffers:
+            end = plan.buffer_end.get(b.index, len(plan.order))
+            if b.per_call and end < len(plan.order):
+                buf_dying.setdefault(end, []).append(b.index)
         last = plan.last_use
         dying = {}
         for v, i in last.items():
@@ -336,10 +385,10 @@ class _Gen:
                 nm = self.var.get(v)
                 if nm is not None:
                     name_last[nm] = max(name_last.get(nm, -1), last.get(v, i))
-            dead = []
+            dead = [self.bufvar[k] for k in buf_dying.get(i, ()) if k in self.bufvar]
             for v in dying.get(i, ()):
                 nm = self.var.get(v)
-                if nm is None or nm in self.globals or nm in dead or name_last.get(nm, -1) > i:
+                if nm is None or nm in self.globals or nm in dead or name_last.get(nm, -1) > i or v in held:
                     continue
                 dead.append(nm)
             if dead:
@@ -349,6 +398,98 @@ class _Gen:
         sig = ", ".join(params + ["*", "store=None", "_b=()"])
         head = f"def {self.fname}({sig}):"
         return "\n".join([head] + self.lines) + "\n"
+
+
+def _implicit_expands(plan, outputs):
+    """``expand`` nodes whose every consumer is an element-wise template writing into a planned
+    buffer: a ufunc broadcasts its inputs to ``out``'s shape, so the consumer can read the
+    unexpanded array -- the same elements, without NumPy's slow Python ``broadcast_to``."""
+    if not plan.static:
+        return set()
+    uses = {}
+    for n in plan.order:
+        for a in n.inputs:
+            if isinstance(a, ir.Value):
+                uses.setdefault(a, []).append(n)
+    found = set()
+    out = set(outputs)
+    for n in plan.order:
+        if n.kind != ir.OP or n.op.name != "expand" or n.out in out:
+            continue
+        t = plan.templates.get(id(n))
+        if t is None or not t.view or not isinstance(n.inputs[0], ir.Value):
+            continue
+        ok = bool(uses.get(n.out))
+        for c in uses.get(n.out, ()):
+            tc = plan.templates.get(id(c)) if c.kind == ir.OP else None
+            if tc is None or not tc.elementwise or tc.into is None or c.out.shape != n.out.shape:
+                ok = False
+                break
+        if ok:
+            found.add(id(n))
+    return found
+
+
+def _ownership(plan, outputs):
+    """(ASSIGNs of .grad that may hand their array over, values whose ``del`` would free nothing).
+
+    A value "may alias" the arrays that outlive the call (state, the caller's inputs, constants,
+    state updated in place) when it is one of them or a view some kernel may have returned of one;
+    a gradient that does not is a fresh array of this call and becomes the .grad's array as is.
+    Held: a state array, a buffer kept between calls, or a view of either -- deleting the name
+    frees nothing, so no ``del`` is written for it."""
+    risky, held = set(), set()
+    bufferable = plan.static
+    for n in plan.order:
+        k = n.kind
+        if k in (ir.READ, ir.INPUT, ir.CONST):
+            risky.update(n.values)
+            slot = n.attrs.get("slot") if k == ir.READ else None
+            if isinstance(slot, ir.TensorSlot) and slot.attr == "_data":
+                held.update(n.values)
+        elif k == ir.ASSIGN:
+            if n.inputs[0] in risky:
+                risky.add(n.out)
+        elif k == ir.OP:
+            t = plan.templates.get(id(n))
+            args = [a for a in n.inputs if isinstance(a, ir.Value)]
+            if id(n) in plan.direct:
+                risky.update(n.values)
+                held.update(n.values)
+            elif t is not None and not t.view:
+                b = plan.buffer_of.get(n.out) if bufferable and t.into is not None else None
+                if b is not None and not b.per_call:
+                    held.add(n.out)
+            elif t is not None:  # an inline view
+                if any(a in risky for a in args):
+                    risky.add(n.out)
+                if args and args[0] in held:
+                    held.add(n.out)
+            elif n.op.name in FRESH_OPS:
+                pass
+            elif any(a in risky for a in args) or any(isinstance(a, np.ndarray) for a in n.inputs):
+                risky.update(n.values)
+    writes = {}
+    for n in plan.order:
+        if n.kind == ir.ASSIGN:
+            writes.setdefault(n.inputs[0], []).append(n)
+    out = set(outputs)
+    handover = set()
+    for v, assigns in writes.items():
+        a = assigns[0]
+        slot = a.attrs["slot"]
+        if (
+            len(assigns) == 1
+            and isinstance(slot, ir.TensorSlot)
+            and slot.attr == "grad"
+            and v.node.kind == ir.OP
+            and v not in risky
+            and v not in out
+            and a.out not in out
+            and id(a) not in plan.assign_done
+        ):
+            handover.add(id(a))
+    return handover, held
 
 
 class CompiledGraph:
@@ -382,7 +523,7 @@ class CompiledGraph:
             g[self.name] = fn
         bufs = self._buffers.get(xp)
         if bufs is None:
-            bufs = self._buffers[xp] = tuple(xp.empty(b.shape, b.dtype) for b in self.plan.preallocated)
+            bufs = self._buffers[xp] = tuple(xp.empty(b.shape, b.dtype, order=b.order) for b in self.plan.preallocated)
         return fn, bufs
 
     def __call__(self, *arrays, store=None):

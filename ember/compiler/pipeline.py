@@ -20,13 +20,15 @@ from .constant_fold import constant_fold
 from .cse import cse
 from .dce import dce
 from .fuse import fuse_elementwise
+from .keepdims import share_keepdims
 from .memory import plan_memory
 from .simplify import simplify, simplify_fast_math
 
 logger = logging.getLogger("ember.compiler")
 
-# dce first so no work is spent folding dead code; again after cse, which leaves merged nodes dead
-PASSES = [dce, constant_fold, simplify, cse, dce, fuse_elementwise, plan_memory]
+# dce first so no work is spent folding dead code; again after cse, which leaves merged nodes dead;
+# share_keepdims before cse, which then merges what read the values it unified
+PASSES = [dce, constant_fold, simplify, share_keepdims, cse, dce, fuse_elementwise, plan_memory]
 
 
 class PassRecord:

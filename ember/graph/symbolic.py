@@ -57,8 +57,16 @@ class Symbolic:
     __slots__ = ("value", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators; in-place ndarray ops raise
     __array_priority__ = 2000
-    base = None
     flags = _Flags()
+
+    @property
+    def base(self):
+        """Non-None for a value a view op made (permute, reshape, expand, ...), as ``ndarray.base``
+        is for eager's views: eager's backward copies such a gradient before it becomes a .grad
+        (engine: ``data.base is not None``), so the trace records the same copy (a ``clone``) and
+        the .grad and the optimizer read eager's C-ordered array, not a transposed view."""
+        n = self.value.node
+        return self if n.kind == "op" and n.op is not None and n.op.view else None
 
     def __init__(self, value):
         self.value = value
