@@ -56,7 +56,9 @@ def _key(rw, n, epoch):
             arr = n.attrs["value"]
             if arr.nbytes > CONST_BYTES or type(arr) is not np.ndarray:
                 return None
-            return ("const", arr.dtype.str, arr.shape, arr.tobytes())
+            # the layout too: a transposed view and its C-ordered copy hold the same values, but later
+            # kernels keep the layout and NumPy sums each in a different order (different bits)
+            return ("const", arr.dtype.str, arr.shape, arr.strides, arr.tobytes())
         if kind == ir.READ:
             return ("read", id(n.attrs["slot"]), epoch)
         ins = tuple(_input_key(rw.value(a)) for a in n.inputs)
@@ -105,7 +107,7 @@ def freeze(x):
     if isinstance(x, np.ndarray):
         if x.nbytes > CONST_BYTES:
             return ("id", id(x))
-        return ("ndarray", x.dtype.str, x.shape, x.tobytes())
+        return ("ndarray", x.dtype.str, x.shape, x.strides, x.tobytes())
     if isinstance(x, np.generic):
         return ("npscalar", x.dtype.str, x.tobytes())
     if isinstance(x, ir.Value):
