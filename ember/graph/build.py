@@ -36,6 +36,7 @@ class Building:
         self.graph = graph
         self.capture = capture
         self.captured = {}  # id(tensor) -> (tensor, real data, read Value)
+        self.names = {}  # id(tensor) -> a readable name for its slot ("0.weight", "0.weight.exp_avg")
         self.consts = {}  # id(array) -> (array, Value)
 
     def __enter__(self):
@@ -112,8 +113,11 @@ def capture(t, graph):
     got = b.captured.get(id(t))
     if got is not None:  # captured and then restored by a nested trace: should not happen
         return got[2]
-    slot = ir.TensorSlot(f"captured_{len(b.captured)}", t)
-    node = graph.add(ir.READ, None, (), {"slot": slot}, [(slot.shape, slot.dtype)], name="read", frame=frame_of_user())
+    hint = b.names.get(id(t))
+    slot = ir.TensorSlot(hint or f"captured_{len(b.captured)}", t)
+    node = graph.add(
+        ir.READ, None, (), {"slot": slot}, [(slot.shape, slot.dtype)], name=hint or "read", frame=frame_of_user()
+    )
     b.captured[id(t)] = (t, t._data, node.out)
     t._data = Symbolic(node.out)  # later in-place updates re-point this handle; restored after the trace
     return node.out

@@ -272,6 +272,22 @@ def discover(fn, args=(), kwargs=None):
     return modules, optims
 
 
+def _state_names(modules, optims):
+    """id(tensor) -> its name in the model ("0.weight") or optimizer ("0.weight.exp_avg"), for readable
+    slots and generated code; the outermost module that holds a tensor names it."""
+    names = {}
+    for m in modules:
+        for n, t in list(m.named_parameters()) + list(m.named_buffers()):
+            names.setdefault(id(t), n)
+    for o in optims:
+        for p, st in o.state.items():
+            base = names.get(id(p), "param")
+            for k, v in st.items():
+                if isinstance(v, Tensor):
+                    names.setdefault(id(v), f"{base}.{k}")
+    return names
+
+
 def _names(code):
     names = set(code.co_names)
     for c in code.co_consts:
@@ -328,6 +344,7 @@ def trace(fn, args, kwargs, name="traced"):
                 s = build.symbolic_tensor(node.out, requires_grad=t._rg)
                 syms.append(s)
             modules, optims = discover(fn, args, kwargs)
+            tracer.building.names.update(_state_names(modules, optims))
             for m in modules:
                 for p in m._parameters.values():
                     if p is not None:
