@@ -112,7 +112,8 @@ class CompiledFunction:
         self._calls = 0
         self._modules = None  # discovered on the first call: their training flags are part of the key
         self._optims = None
-        self._eager_keys = set()  # keys whose trace failed (fullgraph=False): run eagerly
+        self._eager_keys = set()  # keys that run eagerly (untraceable with fullgraph=False, or outer backward)
+        self._warned_backward = False
         self.traces = 0  # how many times the function was traced (tests and logs read it)
 
     # ---- introspection ------------------------------------------------------------------------
@@ -180,6 +181,18 @@ class CompiledFunction:
             traced, _ = tr.trace(self.fn, args, kwargs, name=self.name)
         except tr.TraceAborted as e:
             tr.debug_log(f"{self.name}: {e}; this call runs eagerly and the next one traces")
+            return None
+        except tr.GradientsLeaveTrace as e:
+            # torch.compile(model) then loss.backward(): correct results first; this signature runs eagerly
+            if not self._warned_backward:
+                self._warned_backward = True
+                warnings.warn(
+                    f"ember.compile({self.name}): {e}, so calls like this one run eagerly (same results, no "
+                    "speed-up). Compile the whole training step (forward, loss.backward(), optimizer.step()) "
+                    "as one function to run it compiled; under ember.no_grad() the compiled program is used.",
+                    stacklevel=3,
+                )
+            self._eager_keys.add(key)
             return None
         except Exception as e:
             if self.fullgraph or isinstance(e, NotImplementedError):

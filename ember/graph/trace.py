@@ -325,6 +325,11 @@ class Trace:
         self.state_guards = state_guards
 
 
+class GradientsLeaveTrace(NotImplementedError):
+    """The traced function returns tensors whose gradients are taken outside it (``model = compile(model)``
+    then ``loss.backward()``): compiled regions do not take part in an outer backward yet."""
+
+
 def trace(fn, args, kwargs, name="traced"):
     """Run ``fn(*args, **kwargs)`` with symbolic tensors and return a Trace."""
     graph = ir.Graph(name=name)
@@ -369,11 +374,9 @@ def trace(fn, args, kwargs, name="traced"):
             writes, clears = tracer.state_writes()
             backward_ran = any(n.attrs["slot"].attr == "grad" for n in writes) or input_grads
             if grad_state.enabled and any(rg for _, rg in values) and not backward_ran:
-                raise NotImplementedError(
-                    "ember.compile: the compiled function returns a tensor that requires grad, and gradients "
-                    "cannot yet flow from outside back through a compiled region. Call it under ember.no_grad() "
-                    "(inference), or compile the whole training step (forward, loss.backward() and "
-                    "optimizer.step()) as one function."
+                raise GradientsLeaveTrace(
+                    "its result requires grad and the gradient would flow back through the compiled region "
+                    "from outside (loss.backward() after the call)"
                 )
             graph.outputs = [v for v, _ in values]
             graph.state_writes = writes

@@ -7,6 +7,9 @@ the contract), over several calls so cache hits are covered too.
 
 from __future__ import annotations
 
+import copy
+import warnings
+
 import numpy as np
 import pytest
 
@@ -114,10 +117,31 @@ def test_returned_tensors_are_fresh():
     assert np.array_equal(a._data, keep)
 
 
-def test_output_needing_grad_outside_is_refused():
-    compiled = ember.compile(nn.Linear(3, 2))
-    with pytest.raises(NotImplementedError, match="no_grad"):
-        compiled(_rand(2, 3))
+def test_torch_compile_style_training_with_backward_outside_runs_eagerly_and_warns_once():
+    """``model = torch.compile(model)`` then ``loss.backward()``: the most common use of torch.compile.
+    Gradients cannot flow back into a compiled region yet, so those calls run eagerly (same numbers);
+    inference under no_grad uses the compiled program."""
+    ember.manual_seed(0)
+    ref = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    model = copy.deepcopy(ref)
+    compiled = ember.compile(model)
+    opts = [ember.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (ref, model)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in range(4):
+            x, y = _rand(5, 4, seed=step), ember.randint(0, 3, (5,))
+            for m, opt in zip((ref, compiled), opts):
+                opt.zero_grad()
+                nn.functional.cross_entropy(m(x), y).backward()
+                opt.step()
+    backward_warnings = [w for w in caught if "run eagerly" in str(w.message)]
+    assert len(backward_warnings) == 1 and "whole training step" in str(backward_warnings[0].message)
+    for a, b in zip(ref.parameters(), model.parameters()):
+        assert np.array_equal(a._data, b._data)
+    with ember.no_grad():
+        got = compiled(_rand(2, 4, seed=9))
+        want = ref(_rand(2, 4, seed=9))
+    assert compiled._compiled.traces >= 1 and np.array_equal(got._data, want._data)
 
 
 # ---- training steps ---------------------------------------------------------------------------
