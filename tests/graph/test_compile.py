@@ -457,3 +457,32 @@ def test_compiled_function_inside_a_trace_is_inlined():
     for _ in range(2):
         assert np.array_equal(outer(x)._data, ((x.exp() * 2) + 1)._data)
     assert outer.traces == 1 and inner.traces == 0
+
+
+def test_compiled_step_with_gradient_clipping_equals_eager_bitwise():
+    """clip_grad_norm_ is written in ember ops with no host sync, so it traces into the step."""
+    ember.manual_seed(1)
+    ref = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2))
+    model = copy.deepcopy(ref)
+
+    def make_step(m):
+        opt = ember.optim.AdamW(m.parameters(), lr=0.05)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(m(x), y)
+            loss.backward()
+            total = nn.utils.clip_grad_norm_(m.parameters(), 0.5)
+            opt.step()
+            return loss, total
+
+        return step
+
+    eager_step, compiled_step = make_step(ref), ember.compile(make_step(model))
+    for i in range(5):
+        x, y = _rand(7, 6, seed=10 + i), _rand(7, 2, seed=20 + i) * 10.0  # large targets: clipping is active
+        (le, te), (lc, tc) = eager_step(x, y), compiled_step(x, y)
+        assert np.array_equal(le._data, lc._data) and np.array_equal(te._data, tc._data)
+    assert compiled_step.traces == 1
+    for a, b in zip(ref.parameters(), model.parameters()):
+        assert np.array_equal(a._data, b._data)

@@ -6,7 +6,10 @@ import math
 
 import numpy as np
 
-from ...devices import move, xp_of
+from ... import dtypes as dt
+from ... import ops as F
+from ...autograd.grad_mode import no_grad
+from ...devices import xp_of
 from ...tensor import Tensor, _make
 
 
@@ -16,58 +19,59 @@ def _grads(tensors):
     return [t for t in tensors if t is not None]
 
 
-def _norm(xp, a, norm_type):
-    a = a.astype(xp.float64) if a.dtype != xp.float64 else a
+def _norm(t, norm_type):
+    """One gradient's norm in float64, as a 0-d tensor (ember ops: it traces inside ember.compile)."""
+    a = F.cast(t, dtype=dt.float64) if t.dtype is not dt.float64 else t
     if norm_type == math.inf:
-        return float(xp.abs(a).max()) if a.size else 0.0
+        return a.abs().max() if a.numel() else F.tensor(0.0, dtype=dt.float64)
     if norm_type == -math.inf:
-        return float(xp.abs(a).min()) if a.size else math.inf
+        return a.abs().min() if a.numel() else F.tensor(math.inf, dtype=dt.float64)
     if norm_type == 0:
-        return float(xp.count_nonzero(a))
+        return F.cast((a != 0).sum(), dtype=dt.float64)
     if norm_type == 2:
-        return float(xp.sqrt((a * a).sum()))
+        return (a * a).sum().sqrt()
     if norm_type == 1:
-        return float(xp.abs(a).sum())
-    return float((xp.abs(a) ** norm_type).sum() ** (1.0 / norm_type))
+        return a.abs().sum()
+    return (a.abs() ** norm_type).sum() ** (1.0 / norm_type)
 
 
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
-    """The norm of the norms of ``tensors`` (as if they were concatenated into one vector)."""
+    """The norm of the norms of ``tensors`` (as if they were concatenated into one vector).
+
+    Written in ember ops with no host sync, so a compiled training step can clip; the numbers are
+    eager's: each norm in float64, the total in float64, returned in the first gradient's dtype.
+    """
     tensors = _grads(tensors)
     norm_type = float(norm_type)
     if len(tensors) == 0:
         return _make(np.asarray(0.0, dtype=np.float32))
-    norms = [_norm(xp_of(t._data), t._data, norm_type) for t in tensors]
-    total = _norm(np, np.asarray(norms, dtype=np.float64), norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(
-            f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot be "
-            "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
-            "`error_if_nonfinite=False`"
-        )
-    first = tensors[0]
-    dtype = first._data.dtype if first._data.dtype.kind == "f" else np.float32
-    arr = np.asarray(total, dtype=dtype)
-    if first.device.type != "cpu":
-        arr = move(arr, first.device)
-    return _make(arr)
+    with no_grad():
+        norms = [_norm(t, norm_type) for t in tensors]
+        total = _norm(F.stack([n.to(norms[0].device) for n in norms]), norm_type)
+        if error_if_nonfinite and not bool(total.isfinite()):
+            raise RuntimeError(
+                f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot "
+                "be clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
+                "`error_if_nonfinite=False`"
+            )
+        first = tensors[0]
+        return F.cast(total, dtype=first.dtype if first.is_floating_point() else dt.float32)
 
 
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
-    """Scale the gradients by ``max_norm / (total_norm + 1e-6)`` when that is below 1."""
+    """Scale the gradients by ``min(max_norm / (total_norm + 1e-6), 1)``, in place."""
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     grads = [p._grad for p in parameters if p._grad is not None]
     if not grads:
         return
-    tn = float(total_norm) if isinstance(total_norm, Tensor) else float(total_norm)
-    dtype = grads[0]._data.dtype
-    coef = np.asarray(max_norm, dtype=dtype) / (np.asarray(tn, dtype=dtype) + np.asarray(1e-6, dtype=dtype))
-    coef = min(coef, np.asarray(1.0, dtype=dtype)) if not np.isnan(coef) else coef
-    for g in grads:
-        d = g._data
-        d *= coef.astype(d.dtype) if d.dtype != dtype else coef
-        g._bump_version()
+    dtype = grads[0].dtype
+    with no_grad():
+        tn = total_norm if isinstance(total_norm, Tensor) else F.tensor(float(total_norm), dtype=dt.float64)
+        coef = float(max_norm) / (F.cast(tn, dtype=dtype) + 1e-6)  # in the gradients' dtype, as PyTorch
+        coef = F.minimum(coef, F.ones_like(coef))  # NaN stays NaN
+        for g in grads:
+            g.mul_(coef if g.dtype is dtype else F.cast(coef, dtype=g.dtype))
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
