@@ -54,6 +54,9 @@ from .tensor import Size, Tensor
 from . import autograd  # noqa: E402,F401
 from . import cuda, linalg, nn  # noqa: E402,F401
 from . import optim, utils  # noqa: E402,F401
+from . import amp, backends  # noqa: E402,F401
+from .amp import autocast, is_autocast_enabled  # noqa: E402,F401
+from .backends import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 from .compile_api import compile  # noqa: E402,A004  (ember.compile, like torch.compile)
 
 __version__ = "0.1.0"

@@ -232,3 +232,14 @@ Tensor.__imatmul__ = IP.make_inplace(L.matmul, "__imatmul__")
 Tensor.multinomial = _random.multinomial
 Tensor.bernoulli = lambda self, generator=None: _random.bernoulli(self, generator=generator)
 _ = _make
+
+
+# Host memory is already what pinning gives on CPU: pin_memory() is the identity, nothing is page-locked.
+def _pin_memory(self, device=None):
+    if self.device.type != "cpu":
+        raise RuntimeError(f"cannot pin a tensor on {self.device}: only dense CPU tensors can be pinned")
+    return self
+
+
+Tensor.pin_memory = _pin_memory
+Tensor.is_pinned = lambda self, device=None: False
