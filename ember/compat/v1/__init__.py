@@ -7,7 +7,7 @@ within float rounding, TensorFlow. This module is re-exports only.
 """
 # ruff: noqa: F401 - every import here is a re-export
 
-from . import initializers, layers, losses, summary, train
+from . import data, initializers, layers, losses, metrics, summary, train
 from . import nn_ops as nn  # tf.nn
 from .clip_ops import clip_by_global_norm, clip_by_norm, global_norm
 from .control_flow import cond, map_fn, while_loop
@@ -137,3 +137,9 @@ def _contrib():
 
 
 contrib = _contrib()
+
+# additions: tf.nn.conv2d_transpose (its own module, attached to the tf.nn namespace)
+from .conv_transpose_ops import conv2d_transpose as _conv2d_transpose  # noqa: E402
+
+nn.conv2d_transpose = _conv2d_transpose
+from .misc_ops import Print, assert_equal, diag, print, trace  # noqa: E402, A004 - TF's names

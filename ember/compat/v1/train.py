@@ -321,6 +321,30 @@ class AdagradOptimizer(Optimizer):
         return group(new_acc, var.assign(var - grad * lr * F.rsqrt(new_acc)))
 
 
+class AdadeltaOptimizer(Optimizer):
+    """TF's kernel: accum = accum*rho + g^2(1-rho); update = sqrt(accum_update + eps) * rsqrt(accum + eps) * g;
+    accum_update = accum_update*rho + update^2(1-rho); var -= lr * update."""
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-8, use_locking=False, name="Adadelta"):
+        super().__init__(use_locking, name)
+        self._lr, self._rho, self._eps = learning_rate, rho, epsilon
+
+    def _create_slots(self, var_list):
+        for v in var_list:
+            self._zeros_slot(v, "accum", self._name)
+            self._zeros_slot(v, "accum_update", self._name + "_1")
+
+    def _apply_dense(self, grad, var):
+        dt = var._slot.dtype
+        lr, rho, eps = _f(dt, self._lr), _f(dt, self._rho), _f(dt, self._eps)
+        one_minus_rho = _one_minus(dt, self._rho)
+        acc, acc_up = self.get_slot(var, "accum"), self.get_slot(var, "accum_update")
+        new_acc = acc.assign(acc * rho + grad * grad * one_minus_rho)
+        update = F.sqrt(acc_up + eps) * F.rsqrt(new_acc + eps) * grad
+        new_acc_up = acc_up.assign(acc_up * rho + update * update * one_minus_rho)
+        return group(new_acc, new_acc_up, var.assign(var - update * lr))
+
+
 def exponential_decay(learning_rate, global_step, decay_steps, decay_rate, staircase=False, name=None):
     """lr * decay_rate ** (global_step / decay_steps), in float32 (floored when staircase)."""
     with building(get_default_graph()):
@@ -332,7 +356,7 @@ def exponential_decay(learning_rate, global_step, decay_steps, decay_rate, stair
 
 
 __all__ = [
-    "AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer", "Optimizer",
+    "AdadeltaOptimizer", "AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer", "Optimizer",
     "RMSPropOptimizer", "Saver", "checkpoint_exists", "create_global_step", "exponential_decay",
     "get_checkpoint_state", "get_global_step", "get_or_create_global_step", "global_step", "latest_checkpoint",
 ]  # fmt: skip
