@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import tracemalloc
 
 sys.path.insert(0, os.path.dirname(__file__))
-from train_speed import _cpu_ticks  # noqa: E402
+from train_speed import interleaved_windows  # noqa: E402
 from workloads import WORKLOADS, build, data, initial_state, load_state  # noqa: E402
 
 import ember  # noqa: E402
@@ -116,17 +115,8 @@ def run(names, windows, seconds):
         for r in (e, c):
             r.reset()
             r.warm_up()
-        res = {"eager": [], "compiled": []}
-        tot0, idle0 = _cpu_ticks()
-        cpu0 = sum(os.times()[:2])
-        for _ in range(windows):  # interleaved so both see the same machine state
-            res["eager"].append(e.window(seconds))
-            res["compiled"].append(c.window(seconds))
-        tot1, idle1 = _cpu_ticks()
-        busy = (tot1 - tot0) - (idle1 - idle0)
-        mine = (sum(os.times()[:2]) - cpu0) * os.sysconf("SC_CLK_TCK")
-        others = max(0.0, (busy - mine) / max(1, tot1 - tot0) * os.cpu_count())
-        es, cs = statistics.median(res["eager"]), statistics.median(res["compiled"])
+        med, others = interleaved_windows({"eager": e.window, "compiled": c.window}, windows, seconds)
+        es, cs = med["eager"], med["compiled"]
         (me, _), (mc, held) = e.peak_bytes(), c.peak_bytes()
         rows.append((name, es, cs, cs / es, me, mc, mc / max(1, me), c.compile_s, l_e == l_c, others, held))
         print(

@@ -26,6 +26,25 @@ def _cpu_ticks():
     return sum(parts), parts[3] + parts[4]  # total, idle+iowait
 
 
+def interleaved_windows(windows_of, windows, seconds):
+    """Median step/s per runner over ``windows`` interleaved windows, and the cores other processes held.
+
+    ``windows_of`` maps a label to a function running one window of ``seconds`` and returning step/s;
+    runners alternate so each sees the same machine state (shared/BENCHMARKS.md).
+    """
+    res = {k: [] for k in windows_of}
+    tot0, idle0 = _cpu_ticks()
+    cpu0 = sum(os.times()[:2])
+    for _ in range(windows):
+        for k, window in windows_of.items():
+            res[k].append(window(seconds))
+    tot1, idle1 = _cpu_ticks()
+    busy = (tot1 - tot0) - (idle1 - idle0)
+    mine = (sum(os.times()[:2]) - cpu0) * os.sysconf("SC_CLK_TCK")
+    others = max(0.0, (busy - mine) / max(1, tot1 - tot0) * os.cpu_count())
+    return {k: statistics.median(v) for k, v in res.items()}, others
+
+
 class Runner:
     def __init__(self, lib, name, state=None):
         self.lib = lib
@@ -79,17 +98,10 @@ def run(names, windows, seconds):
             r.reset()
             for _ in range(5):  # warm-up
                 r.step()
-        res = {"torch": [], "ember": []}
-        tot0, idle0 = _cpu_ticks()
-        cpu0 = sum(os.times()[:2])
-        for _ in range(windows):  # interleaved so both see the same machine state
-            res["torch"].append(t.window(seconds)[0])
-            res["ember"].append(e.window(seconds)[0])
-        tot1, idle1 = _cpu_ticks()
-        busy = (tot1 - tot0) - (idle1 - idle0)
-        mine = (sum(os.times()[:2]) - cpu0) * os.sysconf("SC_CLK_TCK")
-        others = max(0.0, (busy - mine) / max(1, tot1 - tot0) * os.cpu_count())
-        ts, es = statistics.median(res["torch"]), statistics.median(res["ember"])
+        med, others = interleaved_windows(
+            {"torch": lambda s, r=t: r.window(s)[0], "ember": lambda s, r=e: r.window(s)[0]}, windows, seconds
+        )
+        ts, es = med["torch"], med["ember"]
         rows.append((name, ts, es, es / ts, l_t, l_e, ok, others))
         print(
             f"{name:10s} torch {ts:8.2f} step/s  ember {es:8.2f} step/s  ratio {es / ts:5.2f}  "
