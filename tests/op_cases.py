@@ -15,6 +15,31 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 
+# ---- helpers both sweeps use (tests/test_op_table.py, tests/graph/test_graph_sweep.py) ----------
+def resolve(root, path):
+    """The function at dotted ``path`` under module ``root`` ("Tensor.contiguous", "nn.functional.relu")."""
+    obj = root
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def same_layout(v, dtype):
+    """A fresh copy in ``dtype`` that keeps a strided (non-contiguous) input strided."""
+    if v.flags.c_contiguous or v.ndim == 0:
+        return np.array(v, dtype=dtype)
+    base = np.empty(v.shape + (2,), dtype=dtype)
+    base[..., 0] = v
+    return base[..., 0]
+
+
+def flat(out):
+    """Nested tuples/lists of outputs, flattened in order."""
+    if isinstance(out, (tuple, list)):
+        return [o for x in out for o in flat(x)]
+    return [out]
+
+
 @dataclass
 class Arr:
     """An input array; ``grad`` marks it as differentiable in float tests."""

@@ -18,7 +18,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from op_cases import Arr, calls_for, composite_calls
+from op_cases import Arr, calls_for, composite_calls, flat, resolve, same_layout
 
 import ember
 from ember import eager
@@ -62,18 +62,11 @@ def check_rules(monkeypatch):
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def _resolve(root, path):
-    obj = root
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _convert(arg, lib, float_dtype, leaves):
     if isinstance(arg, Arr):
         v = arg.value
         if v.dtype.kind == "f":
-            t = lib.from_numpy(_same_layout(v, float_dtype))
+            t = lib.from_numpy(same_layout(v, float_dtype))
             if arg.grad:
                 t.requires_grad_(True)
                 leaves.append(t)
@@ -89,15 +82,6 @@ def _convert(arg, lib, float_dtype, leaves):
     return arg
 
 
-def _same_layout(v, dtype):
-    """A fresh copy in ``dtype`` that keeps a strided (non-contiguous) input strided."""
-    if v.flags.c_contiguous or v.ndim == 0:
-        return np.array(v, dtype=dtype)
-    base = np.empty(v.shape + (2,), dtype=dtype)
-    base[..., 0] = v
-    return base[..., 0]
-
-
 def _run(call, lib, float_dtype):
     leaves = []
     args = [_convert(a, lib, float_dtype, leaves) for a in call.args]
@@ -105,16 +89,10 @@ def _run(call, lib, float_dtype):
     if name == "getitem":
         fn = operator.getitem if lib is ember else None
     else:
-        fn = _resolve(lib, name)
+        fn = resolve(lib, name)
     kwargs = call.kwargs if lib is ember or call.torch_kwargs is None else call.torch_kwargs
     out = fn(*args, **kwargs)
     return out, leaves, args
-
-
-def _flat(out):
-    if isinstance(out, (tuple, list)):
-        return [o for x in out for o in _flat(x)]
-    return [out]
 
 
 def _np(t):
@@ -137,7 +115,7 @@ def check_call(call):
     # float64: values, then gradients against torch.autograd
     e_out, e_leaves, e_args = _run(call, ember, np.float64)
     t_out, t_leaves, _ = _run(call, torch, np.float64)
-    e_flat, t_flat = _flat(e_out), _flat(t_out)
+    e_flat, t_flat = flat(e_out), flat(t_out)
     assert len(e_flat) == len(t_flat), f"{call.fn}: {len(e_flat)} outputs, torch has {len(t_flat)}"
     for i, (e, t) in enumerate(zip(e_flat, t_flat)):
         if isinstance(t, torch.Tensor):
@@ -162,12 +140,12 @@ def check_call(call):
             _compare(eg, tg, 1e-6, 1e-9, f"{call.fn} grad of input {k}")
         small = sum(x.numel() for x in e_leaves) <= GRADCHECK_MAX_NUMEL
         if small and call.fd:
-            fn = _resolve(ember, call.fn) if call.fn != "getitem" else operator.getitem
+            fn = resolve(ember, call.fn) if call.fn != "getitem" else operator.getitem
 
             def f(*leaves):
                 it = iter(leaves)
                 args = [_swap(a, e_leaves, it) for a in e_args]
-                return tuple(o for o in _flat(fn(*args, **call.kwargs)) if isinstance(o, ember.Tensor))
+                return tuple(o for o in flat(fn(*args, **call.kwargs)) if isinstance(o, ember.Tensor))
 
             assert ember.autograd.gradcheck(f, tuple(e_leaves), eps=1e-6, atol=1e-5, rtol=1e-3)
             if call.second:
@@ -176,7 +154,7 @@ def check_call(call):
     # float32: dtypes follow the inputs and values agree to float32 precision
     e32, _, _ = _run(call, ember, np.float32)
     t32, _, _ = _run(call, torch, np.float32)
-    for i, (e, t) in enumerate(zip(_flat(e32), _flat(t32))):
+    for i, (e, t) in enumerate(zip(flat(e32), flat(t32))):
         if isinstance(t, torch.Tensor):
             _compare(e, t, 2e-4, 1e-5, f"{call.fn} output {i} (float32)")
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from op_cases import Arr, calls_for, composite_calls  # noqa: E402
+from op_cases import Arr, calls_for, composite_calls, flat, resolve, same_layout  # noqa: E402
 
 import ember  # noqa: E402
 from ember.compiler.codegen import compile_graph  # noqa: E402
@@ -34,12 +34,7 @@ COMPOSITE_NAMES = sorted(COMPOSITES)
 
 
 def _resolve(path):
-    if path == "getitem":
-        return operator.getitem
-    obj = ember
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
+    return operator.getitem if path == "getitem" else resolve(ember, path)
 
 
 def _arrays(arg, out):
@@ -47,19 +42,13 @@ def _arrays(arg, out):
     if isinstance(arg, Arr):
         v = np.asarray(arg.value)
         if v.dtype.kind == "f":
-            v = v.astype(np.float32) if v.flags.c_contiguous or v.ndim == 0 else _strided(v)
+            v = same_layout(v, np.float32)
         elif v.dtype.kind in "iu":
             v = v.astype(np.int64)
         out.append((v, arg.grad and v.dtype.kind == "f"))
     elif isinstance(arg, (list, tuple)):
         for a in arg:
             _arrays(a, out)
-
-
-def _strided(v):
-    base = np.empty(v.shape + (2,), dtype=np.float32)
-    base[..., 0] = v
-    return base[..., 0]
 
 
 def _rebuild(arg, it):
@@ -70,12 +59,6 @@ def _rebuild(arg, it):
     if isinstance(arg, tuple):
         return tuple(_rebuild(a, it) for a in arg)
     return arg
-
-
-def _flat(out):
-    if isinstance(out, (tuple, list)):
-        return [o for x in out for o in _flat(x)]
-    return [out]
 
 
 def check_graph_equals_eager(call):
@@ -93,7 +76,7 @@ def check_graph_equals_eager(call):
             t.requires_grad_(True)
             leaves.append(t)
         eager_in.append(t)
-    e_out = [o for o in _flat(fn(*_rebuild(call.args, iter(eager_in)), **call.kwargs)) if isinstance(o, ember.Tensor)]
+    e_out = [o for o in flat(fn(*_rebuild(call.args, iter(eager_in)), **call.kwargs)) if isinstance(o, ember.Tensor)]
     diff = [o for o in e_out if o.requires_grad]
     rng = np.random.default_rng(1)
     gouts = [
@@ -112,7 +95,7 @@ def check_graph_equals_eager(call):
         sym_leaves = [s for s, (v, gr) in zip(syms, arrays) if gr and call.grad]
         for s in sym_leaves:
             s._rg = True  # record tape nodes too, as a traced function would
-        s_out = [o for o in _flat(fn(*_rebuild(call.args, iter(syms)), **call.kwargs)) if isinstance(o, ember.Tensor)]
+        s_out = [o for o in flat(fn(*_rebuild(call.args, iter(syms)), **call.kwargs)) if isinstance(o, ember.Tensor)]
         s_diff = [o for o, e in zip(s_out, e_out) if e.requires_grad]
         s_grads = []
         if diff and leaves:
