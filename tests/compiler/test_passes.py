@@ -706,7 +706,7 @@ def check_optimized_equals_unoptimized(call):
         for s in leaves:
             s._rg = True
         outs = [
-            o for o in SW._flat(fn(*SW._rebuild(call.args, iter(syms)), **call.kwargs)) if isinstance(o, ember.Tensor)
+            o for o in SW.flat(fn(*SW._rebuild(call.args, iter(syms)), **call.kwargs)) if isinstance(o, ember.Tensor)
         ]
         diff = [o for o in outs if o._rg and o.dtype.is_floating_point]
         grads = [x for x in gradients([o.sum() for o in diff], leaves) if x is not None] if diff and leaves else []
