@@ -58,6 +58,7 @@ from . import amp, backends  # noqa: E402,F401
 from .amp import autocast, is_autocast_enabled  # noqa: E402,F401
 from .backends import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 from .compile_api import compile  # noqa: E402,A004  (ember.compile, like torch.compile)
+from .serialization import load, save  # noqa: E402  (ember.save / ember.load, like torch; never pickled)
 
 __version__ = "0.1.0"
 
