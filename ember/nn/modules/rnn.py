@@ -16,6 +16,7 @@ from ... import ops as _ops
 from ... import random as _random
 from ...autograd.function import Function
 from ...autograd.grad_mode import no_grad
+from ...ops.recurrent import lstm_recurrence
 from ..parameter import Parameter
 from .module import Module
 
@@ -95,6 +96,10 @@ def _rnn_layer(mode, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
         return _ops.stack(outs), h, None
     if b_ih is not None:
         xw = xw + (b_ih + b_hh)
+    if mode == "LSTM" and w_hr is None:
+        # the whole time loop is one primitive (ops/recurrent.py): no per-step tape nodes
+        out, h, c, _, _ = lstm_recurrence(xw.reshape(L, N, w_ih.shape[0]), h, c, w_hh_t, reverse=reverse)
+        return out, h, c
     xs = _split(xw.reshape(L, N, w_ih.shape[0]), L, 0, True)
     if mode == "LSTM":
         w_hr_t = w_hr.t() if w_hr is not None else None
