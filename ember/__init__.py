@@ -105,3 +105,16 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
 
 
 del _dtype_mod
+
+
+# submodules with optional dependencies load on first use: ``import ember`` stays NumPy-only,
+# yet ``ember.onnx.export(...)`` works right after ``import ember``, as ``torch.onnx`` does
+_LAZY_SUBMODULES = ("onnx", "export", "serve", "serialization")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'ember' has no attribute {name!r}")

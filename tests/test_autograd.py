@@ -1748,3 +1748,27 @@ def test_scalar_tensor_and_python_scalar_promotion_grads():
         return y, x.grad, s.grad
 
     check(prog, arr(3))
+
+
+def test_grad_mode_is_per_thread():
+    """PyTorch's grad mode is thread-local: no_grad in one thread leaves the others recording."""
+    import threading
+
+    inside, release, seen = threading.Event(), threading.Event(), {}
+
+    def worker():
+        with ember.no_grad():
+            seen["worker"] = ember.is_grad_enabled()
+            inside.set()
+            release.wait(5)
+
+    th = threading.Thread(target=worker)
+    th.start()
+    inside.wait(5)
+    x = ember.ones(2, requires_grad=True)
+    y = (x * 2).sum()
+    seen["main"] = ember.is_grad_enabled()
+    release.set()
+    th.join()
+    assert seen == {"worker": False, "main": True}
+    assert y.requires_grad and y.grad_fn is not None

@@ -1,7 +1,9 @@
 """Grad modes: no_grad, enable_grad, set_grad_enabled, inference_mode.
 
 The eager interpreter reads ``state.enabled`` on every op to decide whether
-to record a tape node; each mode is a context manager and a decorator.
+to record a tape node; each mode is a context manager and a decorator. As in
+PyTorch, the modes are per thread: a server answering requests under
+``no_grad`` in worker threads never switches gradients off for the trainer.
 """
 
 from __future__ import annotations
@@ -9,15 +11,19 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import threading
 
 
-class state:
-    """Process-wide autograd switches read on the eager hot path."""
+class _State(threading.local):
+    """Per-thread autograd switches read on the eager hot path (class attributes are each thread's defaults)."""
 
     enabled = True
     inference = False  # inside inference_mode (not merely no_grad)
     anomaly = False
     anomaly_check_nan = True
+
+
+state = _State()
 
 
 def is_grad_enabled() -> bool:
