@@ -175,12 +175,19 @@ def flatten(obj, tensors, spec_key):
     if type(obj) in (list, tuple):
         spec_key.append((type(obj).__name__, len(obj)))
         return (type(obj).__name__, [flatten(o, tensors, spec_key) for o in obj])
+    if _is_namedtuple(obj):
+        spec_key.append(("ntuple", type(obj), len(obj)))
+        return ("ntuple", [flatten(o, tensors, spec_key) for o in obj], type(obj))
     if isinstance(obj, dict):
         keys = list(obj)
         spec_key.append(("dict", tuple(keys)))
         return ("dict", keys, [flatten(obj[k], tensors, spec_key) for k in keys])
     spec_key.append(("S", _static_key(obj)))
     return ("S", obj)
+
+
+def _is_namedtuple(obj):
+    return isinstance(obj, tuple) and hasattr(type(obj), "_fields")
 
 
 def _static_key(obj):
@@ -201,6 +208,8 @@ def rebuild(spec, leaves):
         return [rebuild(s, leaves) for s in spec[1]]
     if kind == "tuple":
         return tuple(rebuild(s, leaves) for s in spec[1])
+    if kind == "ntuple":  # (values, indices) = x.max(dim) and other named results keep their type
+        return spec[2](*(rebuild(s, leaves) for s in spec[1]))
     if kind == "dict":
         return {k: rebuild(s, leaves) for k, s in zip(spec[1], spec[2])}
     raise AssertionError(kind)
@@ -218,6 +227,8 @@ def _flatten_result(obj, values, graph):
         return ("T", len(values) - 1)
     if type(obj) in (list, tuple):
         return (type(obj).__name__, [_flatten_result(o, values, graph) for o in obj])
+    if _is_namedtuple(obj):
+        return ("ntuple", [_flatten_result(o, values, graph) for o in obj], type(obj))
     if isinstance(obj, dict):
         return ("dict", list(obj), [_flatten_result(obj[k], values, graph) for k in obj])
     return ("S", obj)

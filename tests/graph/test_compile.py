@@ -486,3 +486,12 @@ def test_compiled_step_with_gradient_clipping_equals_eager_bitwise():
     assert compiled_step.traces == 1
     for a, b in zip(ref.parameters(), model.parameters()):
         assert np.array_equal(a._data, b._data)
+
+
+def test_named_tuple_results_keep_their_type():
+    """``x.max(dim)`` returns (values, indices) as a named tuple; a compiled function returns the same."""
+    f = ember.compile(lambda x: (x + 1, x.max(dim=1)))
+    x = ember.randn(3, 2)
+    got, want = f(x), (x + 1, x.max(dim=1))
+    assert type(got[1]) is type(want[1])
+    assert ember.equal(got[1].values, want[1].values) and ember.equal(got[1].indices, want[1].indices)
