@@ -774,6 +774,51 @@ def _slice_along(input, dim, start, stop):
     return getitem(input, tuple(idx))
 
 
+_SPLIT_FN = None
+
+
+def _split_function():
+    """An autograd Function: k pieces of a tensor as ONE tape node whose backward is one ``cat``.
+
+    Sliced one by one, each piece's gradient is a full-size zero tensor with the slice
+    written in, and the engine then adds k full-size tensors: for attention's
+    ``q, k, v = qkv.split(...)`` that was most of the split's backward cost.
+    """
+    global _SPLIT_FN
+    if _SPLIT_FN is None:
+        from ..autograd.function import Function
+
+        class SplitBackward(Function):
+            @staticmethod
+            def forward(ctx, x, dim, bounds):
+                pieces = tuple(_slice_along(x, dim, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1))
+                ctx.dim, ctx.shapes = dim, [tuple(p.shape) for p in pieces]
+                return pieces
+
+            @staticmethod
+            def backward(ctx, *grads):
+                some = next(g for g in grads if g is not None)
+                parts = [some.new_zeros(shape) if g is None else g for g, shape in zip(grads, ctx.shapes)]
+                return cat(parts, ctx.dim), None, None
+
+        _SPLIT_FN = SplitBackward
+    return _SPLIT_FN
+
+
+def _pieces(tensor, d, bounds):
+    """Slices [bounds[i], bounds[i+1]) along d; one tape node for all of them when gradients are recorded."""
+    if len(bounds) > 2 and tensor.requires_grad and _grad_enabled():
+        out = _split_function().apply(tensor, d, tuple(bounds))
+        return out if isinstance(out, tuple) else (out,)
+    return tuple(_slice_along(tensor, d, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1))
+
+
+def _grad_enabled():
+    from ..autograd.grad_mode import state
+
+    return state.enabled
+
+
 def split(tensor, split_size_or_sections, dim=0):
     d = wrap_dim(dim, tensor.ndim, "split")
     n = tensor.shape[d]
@@ -781,18 +826,18 @@ def split(tensor, split_size_or_sections, dim=0):
         step = split_size_or_sections
         if step <= 0 and n:
             raise RuntimeError(f"split expects split_size be non-negative, but got split_size={step}")
-        bounds = list(range(0, n, step)) if n else [0]
-        return tuple(_slice_along(tensor, d, b, builtins.min(b + step, n)) for b in bounds)
+        if not n:
+            return (_slice_along(tensor, d, 0, 0),)
+        return _pieces(tensor, d, list(range(0, n, step)) + [n])
     sizes = list(split_size_or_sections)
     if builtins.sum(sizes) != n:
         raise RuntimeError(
             f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension {d}), but got split_sizes={sizes}"
         )
-    out, start = [], 0
+    bounds = [0]
     for s in sizes:
-        out.append(_slice_along(tensor, d, start, start + s))
-        start += s
-    return tuple(out)
+        bounds.append(bounds[-1] + s)
+    return _pieces(tensor, d, bounds)
 
 
 def tensor_split(input, indices_or_sections, dim=0):
@@ -804,7 +849,7 @@ def tensor_split(input, indices_or_sections, dim=0):
         bounds = [builtins.sum(sizes[:i]) for i in range(k + 1)]
     else:
         bounds = [0] + list(indices_or_sections) + [n]
-    return tuple(_slice_along(input, d, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1))
+    return _pieces(input, d, bounds)
 
 
 def chunk(input, chunks, dim=0):
