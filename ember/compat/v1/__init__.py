@@ -142,4 +142,5 @@ contrib = _contrib()
 from .conv_transpose_ops import conv2d_transpose as _conv2d_transpose  # noqa: E402
 
 nn.conv2d_transpose = _conv2d_transpose
+from . import saved_model  # noqa: E402 - tf.saved_model (simple_save, loader.load, builder)
 from .misc_ops import Print, assert_equal, diag, print, trace  # noqa: E402, A004 - TF's names
