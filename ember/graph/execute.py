@@ -86,7 +86,12 @@ def run_op(node, args):
         from ..tensor import _make
 
         err = op_error(op, [_make(a) if hasattr(a, "shape") else a for a in args], node.attrs, e)
-        raise type(err)(f"{err}\n  (node '{node.name}', created at {node.where()})") from e
+        msg = f"{err}\n  (node '{node.name}', created at {node.where()})"
+        try:
+            located = type(err)(msg)
+        except Exception:  # an error class whose constructor wants more than a message (NumPy's ufunc errors)
+            located = RuntimeError(msg)
+        raise located from e
     if op.nout == 1:
         return (out if type(out) is _ndarray else _as_array(xp, out),)
     return tuple(o if type(o) is _ndarray else _as_array(xp, o) for o in out)
