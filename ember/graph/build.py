@@ -228,8 +228,20 @@ def apply(op, args, attrs):
             return t
         return tuple(_wrap(cls, s, tape, i, s.dtype.kind == "f") for i, s in enumerate(syms))
     if op.nout == 1:
-        return _wrap(cls, syms[0])
+        t = _wrap(cls, syms[0])
+        if op.view and args and isinstance(args[0], Tensor):
+            _mark_symbolic_view(t, op, args, attrs)
+        return t
     return tuple(_wrap(cls, s) for s in syms)
+
+
+def _mark_symbolic_view(t, op, args, attrs):
+    """A view op's graph result remembers its base, so an in-place write through it updates the base
+    (``z[:, 1:2].mul_(3)`` changes ``z``), as eager's shared memory does."""
+    src = args[0]
+    base = getattr(src, "_base", None)
+    t._base = base if base is not None else src
+    t._view_chain = (src._view_chain if base is not None else ()) + ((op, args[1:], attrs),)
 
 
 def _wrap(cls, sym, node=None, idx=0, rg=False):

@@ -61,6 +61,12 @@ def commit(t, new, name="in-place op", allow_cast=False):
             "operation."
         )
     if not recording:
+        if t._base is not None and t._view_chain is not None and _symbolic(t._data):
+            # a graph has no shared memory: the write through a view becomes a new value of the base
+            base = t._base
+            base._data[...] = F.view_scatter(base, new, chain=t._view_chain)._data
+            t._data[...] = F.replay_view(base, t._view_chain)._data
+            return t
         t._data[...] = new._data
         t._bump_version()
         return t
@@ -81,6 +87,10 @@ def commit(t, new, name="in-place op", allow_cast=False):
     t._bump_version()
     _rebind(t, new._node, new._idx)
     return t
+
+
+def _symbolic(data):
+    return type(data).__name__ == "Symbolic"
 
 
 def _rebind(t, node, idx):
