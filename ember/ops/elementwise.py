@@ -470,7 +470,34 @@ bitwise_xor = _binary("bitwise_xor", lambda xp, x, y: xp.bitwise_xor(x, y), samp
 
 # ---- ternary and parameterised ------------------------------------------------
 def _where_casts_impl(xp, cond, x, y):
+    keep = _masked_branch(cond, x, y)
+    if keep is not None:
+        # ``where(c, x, 0.0)`` (relu's and where's VJPs, masked_fill's backward): x's bits AND (0 - c)
+        # as integers keeps x where c holds and +0.0 elsewhere, exactly np.where's bits, branch-free
+        # (np.where with a random mask runs ~10x slower); the compiled kernel does the same
+        a = x if keep == 1 else y
+        it = xp.dtype(f"i{a.dtype.itemsize}")
+        m = xp.subtract(0, cond, dtype=it) if keep == 1 else xp.subtract(cond, 1, dtype=it)
+        m &= a.view(it)
+        return m.view(a.dtype)
     return xp.where(cond, x, y)
+
+
+def _masked_branch(cond, x, y):
+    """1 or 2: which of x, y is a float array shaped like cond when the other is the number +0.0."""
+    if getattr(cond, "dtype", None) != np.bool_:
+        return None
+    for keep, a, z in ((1, x, y), (2, y, x)):
+        if (
+            type(z) in (float, int)
+            and z == 0
+            and math.copysign(1.0, z) > 0
+            and getattr(a, "dtype", None) in (np.float32, np.float64)
+            and a.shape == cond.shape
+            and a.flags.c_contiguous
+        ):
+            return keep
+    return None
 
 
 def _where_vjp(g, cond, x, y, *, need, **_):
