@@ -393,3 +393,17 @@ def test_fused_layer_norm_matches_its_composition():
     f = lambda a: ember.ops.conv.layer_norm_lastdims(a, ndim=2, eps=1e-3)  # noqa: E731
     assert ember.autograd.gradcheck(f, (x0[:1, :2],), eps=1e-6, atol=1e-5, rtol=1e-3)
     assert ember.autograd.gradgradcheck(f, (x0[:1, :2],), eps=1e-6, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("kernel,stride,dilation", [(2, 2, 1), (3, 2, 1), (3, 1, 2), (2, 1, 1), (3, 3, 1)])
+def test_max_pool2d_ties_and_indices_match_torch(kernel, stride, dilation):
+    """Small integer values make many ties: PyTorch keeps the first maximum of each window; so must ember."""
+    x = np.random.default_rng(kernel * 10 + stride).integers(0, 3, (3, 2, 11, 9)).astype(np.float32)
+    got, gi = ember.nn.functional.max_pool2d(ember.tensor(x), kernel, stride, 0, dilation, return_indices=True)
+    want, wi = torch.nn.functional.max_pool2d(torch.tensor(x), kernel, stride, 0, dilation, return_indices=True)
+    assert np.array_equal(got.numpy(), want.numpy()) and np.array_equal(gi.numpy(), wi.numpy())
+    x[0, 0, 1, 1] = np.nan  # NaN wins its windows and the index points at it
+    got, gi = ember.nn.functional.max_pool2d(ember.tensor(x), kernel, stride, 0, dilation, return_indices=True)
+    want, wi = torch.nn.functional.max_pool2d(torch.tensor(x), kernel, stride, 0, dilation, return_indices=True)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert np.array_equal(gi.numpy(), wi.numpy())

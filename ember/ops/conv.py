@@ -306,6 +306,14 @@ def _max_pool2d_impl(xp, x, kernel, stride, padding=(0, 0), dilation=(1, 1), cei
     kh, kw = kernel
     ho = pool_out_len(h, kh, stride[0], padding[0], dilation[0], ceil_mode)
     wo = pool_out_len(w, kw, stride[1], padding[1], dilation[1], ceil_mode)
+    if (
+        padding == (0, 0)
+        and (ho - 1) * stride[0] + dilation[0] * (kh - 1) < h
+        and (wo - 1) * stride[1] + (dilation[1] * (kw - 1)) < w
+    ):
+        fast = _max_pool2d_by_taps(xp, x, kh, kw, ho, wo, stride, dilation)
+        if fast is not None:
+            return fast
     # pad with -inf: padding on the left, enough on the right for the last (ceil_mode) window
     need_h = (ho - 1) * stride[0] + dilation[0] * (kh - 1) + 1
     need_w = (wo - 1) * stride[1] + dilation[1] * (kw - 1) + 1
@@ -324,6 +332,36 @@ def _max_pool2d_impl(xp, x, kernel, stride, padding=(0, 0), dilation=(1, 1), cei
     wi = xp.arange(wo) * stride[1] - padding[1] + j * dilation[1]
     idx = (hi * w + wi).astype(xp.int64)
     return xp.ascontiguousarray(vals), idx
+
+
+def _max_pool2d_by_taps(xp, x, kh, kw, ho, wo, stride, dilation):
+    """Max pooling as one running maximum over the kh*kw strided taps (output-sized work per tap).
+
+    The general path copies every window into a (..., kh*kw) array and arg-maxes along
+    it; for windows inside the input this is several times less memory traffic. Ties
+    keep the first tap (argmax's and PyTorch's choice). None when the result has a NaN:
+    the general path then points the index at it, as PyTorch does.
+    """
+    w = x.shape[3]
+    best = code = None
+    for k in range(kh * kw):
+        i, j = divmod(k, kw)
+        hs, ws = i * dilation[0], j * dilation[1]
+        tap = x[:, :, hs : hs + stride[0] * (ho - 1) + 1 : stride[0], ws : ws + stride[1] * (wo - 1) + 1 : stride[1]]
+        if best is None:
+            best = tap.copy()
+            code = xp.zeros(best.shape, dtype=xp.int8 if kh * kw < 128 else xp.int64)
+            continue
+        step = k - code  # code = k where this tap wins, by arithmetic (a masked store is ~10x slower)
+        step *= tap > best
+        code += step
+        xp.maximum(best, tap, out=best)
+    if best.dtype.kind == "f" and xp.isnan(best).any():
+        return None
+    # flat index into the (h, w) plane: each tap's offset, plus where its window starts
+    offsets = xp.asarray([(k // kw) * dilation[0] * w + (k % kw) * dilation[1] for k in range(kh * kw)], dtype=xp.int64)
+    starts = (xp.arange(ho) * (stride[0] * w)).reshape(ho, 1) + xp.arange(wo) * stride[1]
+    return best, offsets.take(code) + starts
 
 
 def _max_pool2d_shape(x, kernel, stride, padding=(0, 0), dilation=(1, 1), ceil_mode=False):
