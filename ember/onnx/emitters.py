@@ -897,3 +897,25 @@ def _lstm(ctx, node):
     ctx.set_dyn(node.values[0], (sx[0], n, None))
     ctx.set_dyn(node.values[1], (n, None))
     ctx.set_dyn(node.values[2], (n, None))
+
+
+@emits("view_scatter")
+def _view_scatter(ctx, node):
+    """A write through a view (``y[1, 1:3] += v`` in a traced program): the view's flat positions in the
+    base are found at export time by replaying the view chain on a NumPy ``arange``; then ScatterND."""
+    d = node.out.dtype
+    x, v = ctx.arg(node, 0, d), ctx.arg(node, 1, d)
+    shape = node.inputs[0].shape
+    if None in shape:
+        raise ctx.unsupported(node, "a write through a view of a tensor of unknown shape")
+    positions = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+    for op, args, attrs in node.attrs["chain"]:
+        if any(hasattr(a, "_data") for a in args):
+            raise ctx.unsupported(node, f"a write through a view made by {op.name} with tensor arguments")
+        positions = op.impl(np, positions, *args, **attrs)
+    sel = np.ascontiguousarray(positions).reshape(-1, 1)
+    updates = ctx.emit("Reshape", [ctx.emit("Expand", [v, ctx.ints(list(positions.shape))]), ctx.ints([-1])])
+    flat = ctx.emit("Reshape", [x, ctx.ints([-1])])
+    out = ctx.emit("ScatterND", [flat, ctx.const(sel), updates])
+    ctx.out(node, ctx.emit("Reshape", [out, ctx.ints(list(shape))]))
+    ctx.set_dyn(node.out, (None,) * len(shape))
