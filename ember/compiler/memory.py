@@ -205,6 +205,8 @@ def _direct_writes(plan, outputs):
     for n in order:
         if n.kind == ir.ASSIGN:
             assigns_to.setdefault(n.attrs["slot"], []).append(n)
+    last_read = _last_reads(order)
+    consumers = _consumers(order)
     for slot, assigns in assigns_to.items():
         if len(assigns) != 1 or not isinstance(slot, ir.TensorSlot) or slot.attr != "_data":
             continue  # a plain Slot's array may be held by whoever fetched it: rebind, never overwrite
@@ -216,9 +218,9 @@ def _direct_writes(plan, outputs):
         if v in outputs or a.out in outputs:
             continue
         i = pos[id(p)]
-        if not _stays_inside(order, i, v, a, outputs, plan):
+        if not _stays_inside(consumers, v, a, outputs, plan):
             continue
-        if any(m.kind == ir.READ and m.attrs["slot"] is slot and pos[id(m)] > i for m in order):
+        if last_read.get(slot, -1) > i:
             continue  # a later read must see the old value
         t = plan.templates[id(p)]
         ok = True
@@ -251,6 +253,7 @@ def _direct_heads(plan, outputs):
     last = plan.last_use
     pos = {id(n): i for i, n in enumerate(plan.order)}
     state = _aliases(plan, plan.order)
+    last_read = _last_reads(plan.order)
     for g in plan.groups:
         head, tail = g[0], g[-1]
         slot = plan.direct.get(id(tail))
@@ -274,21 +277,43 @@ def _direct_heads(plan, outputs):
             continue  # the old state is read again later
         if any(w is not r and slot in ss and last.get(w, -1) >= i for w, ss in state.items()):
             continue  # a view of the old state is still read
-        if any(m.kind == ir.READ and m.attrs["slot"] is slot and pos[id(m)] > pos[id(head)] for m in plan.order):
+        if last_read.get(slot, -1) > pos[id(head)]:
             continue
         plan.direct[id(head)] = slot
 
 
-def _stays_inside(order, i, v, assign, outputs, plan):
+def _last_reads(order):
+    """slot -> position of the last node that reads it."""
+    last = {}
+    for i, m in enumerate(order):
+        if m.kind == ir.READ:
+            last[m.attrs["slot"]] = i
+    return last
+
+
+def _consumers(order):
+    """value -> the nodes that take it as an input (each once)."""
+    users = {}
+    for m in order:
+        for x in set(x for x in m.inputs if isinstance(x, ir.Value)):
+            users.setdefault(x, []).append(m)
+    return users
+
+
+def _stays_inside(consumers, v, assign, outputs, plan):
     """``v`` will be the state array itself: neither it nor a view of it may be returned or stored."""
-    reach = {v}
-    for m in order[i + 1 :]:
-        if m is assign or not any(isinstance(x, ir.Value) and x in reach for x in m.inputs):
-            continue
-        if m.kind == ir.ASSIGN:
-            return False
-        if m.kind == ir.OP and not _bufferable(plan, m):
-            reach.update(m.values)
+    reach, todo = {v}, [v]
+    while todo:
+        for m in consumers.get(todo.pop(), ()):
+            if m is assign:
+                continue
+            if m.kind == ir.ASSIGN:
+                return False
+            if m.kind == ir.OP and not _bufferable(plan, m):
+                for out in m.values:
+                    if out not in reach:
+                        reach.add(out)
+                        todo.append(out)
     return not any(x in reach for x in outputs)
 
 
