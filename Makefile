@@ -33,10 +33,10 @@ test: $(STAMP)
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest tests_gpu -q
 
+# the standard workloads in every framework (shared/BENCHMARKS.md) -> bench/results/latest.{json,md,png}
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
-	$(BIN)/python bench/train_speed.py
-	$(BIN)/python bench/compile_speed.py
+	$(BIN)/python bench/suite.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
