@@ -145,9 +145,17 @@ sigmoid_backward = primitive(
 
 
 def _sigmoid_impl(xp, x):
-    # exp of a non-positive number never overflows: split by sign for stability
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    # 1 / (1 + exp(-x)), PyTorch's formula: exp(-x) overflows to inf for x < -88 (float32) and the
+    # result is then 0, as PyTorch's; relative accuracy holds everywhere else. Half the time of a
+    # sign-split np.where, and closer to PyTorch's bits.
+    a = x.astype(xp.float32) if x.dtype == xp.float16 else x
+    if xp is np:
+        with np.errstate(over="ignore"):
+            e = np.asarray(np.exp(-a))  # a 0-d result comes back as a NumPy scalar
+    else:
+        e = xp.exp(-a)
+    e += 1
+    return xp.reciprocal(e, out=e).astype(x.dtype, copy=False)
 
 
 sigmoid = _unary(

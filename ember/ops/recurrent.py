@@ -15,16 +15,21 @@ cells (L, N, H) and gates (L, N, 4H), the last two only for backward.
 
 from __future__ import annotations
 
+import contextlib
+
+import numpy as np
+
 from ..op import NN, primitive
 
 
 def _sigmoid_(xp, a):
-    """In-place logistic sigmoid that never overflows (exp of -|a| only)."""
-    e = xp.exp(-xp.abs(a))
-    pos = a >= 0
-    d = 1 + e
-    xp.divide(1, d, out=a, where=pos)  # the same two formulas as ops.sigmoid, bit for bit
-    xp.divide(e, d, out=a, where=~pos)
+    """In place: 1 / (1 + exp(-a)), ops.sigmoid's formula bit for bit (callers silence exp's overflow)."""
+    # not xp.negative(a, out=a): NumPy 2.4 negates a one-column view with a 16-byte row stride in place
+    # wrongly (reads the wrong elements); multiplying by -1 is the same exact sign flip
+    xp.multiply(a, -1, out=a)
+    xp.exp(a, out=a)
+    a += 1
+    xp.reciprocal(a, out=a)
     return a
 
 
@@ -44,7 +49,14 @@ def _lstm_impl(xp, xw, h0, c0, w_hh_t, reverse=False):
     cells = xp.empty((L, N, H), dtype=dt)
     gates = xp.empty((L, N, G), dtype=dt)
     h, c = h0.astype(dt, copy=False), c0.astype(dt, copy=False)
-    for t in _steps(L, reverse):
+    quiet = np.errstate(over="ignore") if xp is np else contextlib.nullcontext()
+    with quiet:
+        _lstm_loop(xp, xw, w_hh_t, h, c, out, cells, gates, H, _steps(L, reverse))
+    return out, out[L - 1 if not reverse else 0].copy(), cells[L - 1 if not reverse else 0].copy(), cells, gates
+
+
+def _lstm_loop(xp, xw, w_hh_t, h, c, out, cells, gates, H, steps):
+    for t in steps:
         a = gates[t]
         xp.matmul(h, w_hh_t, out=a)
         a += xw[t]
@@ -58,7 +70,6 @@ def _lstm_impl(xp, xw, h0, c0, w_hh_t, reverse=False):
         xp.tanh(c_new, out=h)
         h *= a[:, 3 * H :]
         c = c_new
-    return out, h.copy(), c.copy(), cells, gates
 
 
 def _lstm_shape(xw, h0, c0, w_hh_t, reverse=False):
