@@ -5,8 +5,11 @@ This module only re-exports: ``import ember as torch`` should read like PyTorch.
 
 import numpy as _np
 
+from . import _malloc
 from . import dtypes as _dtype_mod
 from . import eager as _eager  # noqa: F401  (installs the eager interpreter)
+
+_malloc.tune()  # large temporaries reuse heap blocks instead of fresh pages (see ember/_malloc.py)
 from . import ops as _ops
 from . import tensor_methods as _tensor_methods  # noqa: F401  (operators and methods on Tensor)
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled

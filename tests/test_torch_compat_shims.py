@@ -228,3 +228,22 @@ def test_pin_memory_is_identity_on_cpu():
     y = x.pin_memory()
     assert y is x and not y.is_pinned()
     np.testing.assert_array_equal(y.numpy(), np.arange(6).reshape(2, 3))
+
+
+def test_malloc_policy_is_applied_and_can_be_turned_off():
+    """ember raises glibc's mmap threshold at import (ember/_malloc.py); EMBER_MALLOC_TUNING=0 leaves it alone."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import ember._malloc as m; print(m.tune())"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    off = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "EMBER_MALLOC_TUNING": "0"},
+    )
+    assert off.stdout.strip() == "False"
+    assert on.stdout.strip() == ("True" if sys.platform.startswith("linux") else "False")

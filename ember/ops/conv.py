@@ -41,8 +41,20 @@ def _windows(xp, x, kh, kw, ho, wo, stride, dilation):
 def _pad_input(xp, x, padding, value=0.0):
     ph, pw = padding
     if ph or pw:
-        return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+        return _pad_hw(xp, x, ph, ph, pw, pw, value)
     return x
+
+
+def _pad_hw(xp, x, top, bottom, left, right, value=0.0):
+    """x (N, C, H, W) with its last two dims padded by ``value``: one fill and one copy.
+
+    ``np.pad`` does the same work behind ~90 us of Python per call, which was a third of a
+    batch-1 ResNet-20 forward.
+    """
+    n, c, h, w = x.shape
+    out = xp.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
+    out[:, :, top : top + h, left : left + w] = x
+    return out
 
 
 def _im2col(xp, x, kh, kw, ho, wo, stride, padding, dilation):
@@ -172,7 +184,7 @@ def _conv_transpose2d_impl(xp, x, w, stride=(1, 1), padding=(0, 0), output_paddi
         cig = ci // groups
         wt = w.reshape(groups, cig, og, kh, kw).transpose(0, 2, 1, 3, 4).reshape(groups * og, cig, kh, kw)
         wt = wt[:, :, ::-1, ::-1]
-        xpad = xp.pad(x, ((0, 0), (0, 0), (lo[0], lo[0] + output_padding[0]), (lo[1], lo[1] + output_padding[1])))
+        xpad = _pad_hw(xp, x, lo[0], lo[0] + output_padding[0], lo[1], lo[1] + output_padding[1])
         return _conv2d_impl(xp, xpad, wt, (1, 1), (0, 0), dilation, groups)
     co = og * groups
     ho = _convt_len(h, kh, stride[0], padding[0], dilation[0], output_padding[0])
@@ -319,7 +331,7 @@ def _max_pool2d_impl(xp, x, kernel, stride, padding=(0, 0), dilation=(1, 1), cei
     need_w = (wo - 1) * stride[1] + dilation[1] * (kw - 1) + 1
     rh = max(need_h - h - padding[0], 0)
     rw = max(need_w - w - padding[1], 0)
-    xpad = xp.pad(x, ((0, 0), (0, 0), (padding[0], rh), (padding[1], rw)), constant_values=-xp.inf)
+    xpad = _pad_hw(xp, x, padding[0], rh, padding[1], rw, -xp.inf)
     win = _windows(xp, xpad, kh, kw, ho, wo, stride, dilation).reshape(n, c, ho, wo, kh * kw)
     arg = xp.argmax(win, axis=-1)
     nanpos = xp.isnan(win)
