@@ -777,3 +777,42 @@ def test_mlp_training_matches_torch():
     le, lt = _mlp_program(ember, x, y, state), _mlp_program(torch, x, y, state)
     np.testing.assert_allclose(le, lt, rtol=1e-5)
     assert le[-1] < le[0]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_fused_nll_rows_matches_torch_and_finite_differences(reduction, ignore):
+    """nll_loss over (N, C) rows is one primitive each way (ops/nll.py): torch's values and gradients, any order."""
+    from ember.autograd import gradcheck, gradgradcheck
+    from ember.ops.nll import nll_loss_rows
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 5))
+    t = rng.integers(0, 5, 6)
+    if ignore:
+        t[[1, 4]] = -100
+    xe = ember.tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    le = ember.nn.functional.cross_entropy(xe, ember.tensor(t), reduction=reduction)
+    lt = torch.nn.functional.cross_entropy(xt, torch.tensor(t), reduction=reduction)
+    np.testing.assert_allclose(le.detach().numpy(), lt.detach().numpy(), rtol=1e-12)
+    le.sum().backward()
+    lt.sum().backward()
+    np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+    logp = ember.tensor(x, requires_grad=True).log_softmax(1)
+    target = ember.tensor(t)
+    assert gradcheck(lambda a: nll_loss_rows(a, target, reduction=reduction), (logp.detach().requires_grad_(),))
+    assert gradgradcheck(lambda a: nll_loss_rows(a, target, reduction=reduction), (logp.detach().requires_grad_(),))
+
+
+def test_fused_nll_rows_compiled_equals_eager_and_checks_targets():
+    model = ember.nn.Linear(4, 3)
+    x = ember.randn(5, 4)
+    step = ember.compile(lambda x, y: ember.nn.functional.cross_entropy(model(x), y))
+    for y in (ember.tensor([0, 1, 2, 1, 0]), ember.tensor([0, -100, 2, -100, 0])):
+        with ember.no_grad():
+            assert ember.equal(step(x, y), ember.nn.functional.cross_entropy(model(x), y))
+    with pytest.raises(IndexError, match="Target 3 is out of bounds"):
+        ember.nn.functional.cross_entropy(model(x), ember.tensor([0, 1, 3, 1, 0]))
+    with pytest.raises(IndexError, match="Target 7 is out of bounds"), ember.no_grad():
+        step(x, ember.tensor([0, 1, 7, 1, 0]))  # in a graph the kernel checks when it runs

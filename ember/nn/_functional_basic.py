@@ -14,6 +14,7 @@ import warnings
 from .. import dtypes as dt
 from .. import ops as F
 from ..autograd.grad_mode import no_grad
+from ..ops.nll import nll_loss_rows
 from ..tensor import _make
 
 __all__ = [
@@ -499,7 +500,13 @@ def _nll(logp, target, weight, ignore_index, reduction, op):
     cdim = _class_dim(logp)
     n_classes = logp.shape[cdim]
     t = target._data
-    if getattr(t, "_xp", None) is not None:  # a graph (ember.compile, TF1): see _nll_graph
+    symbolic = getattr(t, "_xp", None) is not None  # a graph (ember.compile, TF1)
+    if weight is None and logp.ndim == 2:
+        # (N, C) rows without class weights, the common case: one primitive each way (ops/nll.py)
+        if not symbolic:
+            _check_targets(t, ignore_index, n_classes, op)
+        return nll_loss_rows(logp, target, ignore_index=ignore_index, reduction=reduction)
+    if symbolic:  # see _nll_graph
         return _nll_graph(logp, target, weight, ignore_index, reduction, cdim)
     ignored = t == ignore_index
     any_ignored = bool(ignored.any()) if t.size else False
@@ -529,6 +536,18 @@ def _nll(logp, target, weight, ignore_index, reduction, op):
     if reduction == "mean":
         return loss.sum() / w.sum()
     return _reduce(loss, reduction)
+
+
+def _check_targets(t, ignore_index, n_classes, op):
+    """IndexError naming the first out-of-range class index (eager: before any op runs)."""
+    if not t.size:
+        return
+    valid = t[t != ignore_index]
+    if valid.size:
+        lo, hi = int(valid.min()), int(valid.max())
+        if lo < 0 or hi >= n_classes:
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"Target {bad} is out of bounds. {op}: class indices must be in [0, {n_classes})")
 
 
 def _nll_graph(logp, target, weight, ignore_index, reduction, cdim):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..op import REGISTRY
 from ..tensor import Tensor  # noqa: F401  (VJPs test isinstance through this namespace)
-from . import conv, dynamic_shape, elementwise, indexing, linalg, movement, nn_kernels, random, recurrent, reduce  # noqa: F401  (registers the table)
+from . import conv, dynamic_shape, elementwise, indexing, linalg, movement, nll, nn_kernels, random, recurrent, reduce  # noqa: F401  (registers the table)
 from .creation import (  # noqa: F401
     arange,
     as_tensor,
