@@ -44,16 +44,40 @@ def export(
     output_names=None,
     dynamic_axes=None,
     do_constant_folding=True,
+    *,
+    f=None,
+    export_params=True,
+    **torch_options,
 ):
     """Export ``model_or_fn(*example_inputs)`` to ONNX (``torch.onnx.export``'s arguments).
 
-    ``path``: a file path (written atomically), a binary file object, or None; the ``onnx.ModelProto``
-    is returned either way.
+    ``path`` (or torch's ``f=``): a file path (written atomically), a binary file object, or None; the
+    ``onnx.ModelProto`` is returned either way.
     ``dynamic_axes``: ``{"x": {0: "batch"}}`` or ``{"x": [0]}`` for inputs and outputs by name.
     Input names default to the function's parameter names, outputs to ``output_0``, ``output_1``, ...
+    ``opset_version`` below 13 (classic tutorials ask for 9-11) is raised to 13 with a warning.
+    torch's other options (``verbose``, ``training``, ``operator_export_type``, ``dynamo``, ...) are
+    accepted and have no effect; ``export_params=False`` is not supported.
     """
     onnx = require_onnx()
+    if f is not None:
+        if path is not None:
+            raise TypeError("ember.onnx.export: give the output as path or f=, not both")
+        path = f
+    unknown = sorted(set(torch_options) - _TORCH_OPTIONS)
+    if unknown:
+        raise TypeError(f"ember.onnx.export: unexpected keyword argument(s) {unknown}")
+    if not export_params:
+        raise NotImplementedError("ember.onnx.export: export_params=False (weights as graph inputs) is not supported")
     newest = onnx.defs.onnx_opset_version()
+    if opset_version is None:
+        opset_version = 17
+    if isinstance(opset_version, int) and 1 <= opset_version < 13:
+        warnings.warn(
+            f"ember.onnx.export: ember writes ONNX opset 13 or later; exporting opset 13 instead of {opset_version}",
+            stacklevel=2,
+        )
+        opset_version = 13
     if not isinstance(opset_version, int) or not 13 <= opset_version <= newest:
         raise ValueError(f"ember.onnx.export: opset_version must be an int in [13, {newest}], got {opset_version!r}")
     args = _as_args(example_inputs)
@@ -69,6 +93,26 @@ def export(
     elif path is not None:
         _atomic_write(os.fspath(path), model.SerializeToString())
     return model
+
+
+# torch.onnx.export's options that change nothing in ember's exporter (accepted so tutorials run unchanged)
+_TORCH_OPTIONS = {
+    "verbose",
+    "training",
+    "operator_export_type",
+    "keep_initializers_as_inputs",
+    "custom_opsets",
+    "export_modules_as_functions",
+    "autograd_inlining",
+    "dynamo",
+    "external_data",
+    "report",
+    "verify",
+    "optimize",
+    "kwargs",
+    "dynamic_shapes",
+    "fallback",
+}
 
 
 # ---- tracing --------------------------------------------------------------------------------

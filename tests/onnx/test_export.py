@@ -288,7 +288,9 @@ def test_op_without_mapping_names_op_node_and_line():
 def test_bad_arguments_raise_clear_errors():
     model = _mlp().eval()
     with pytest.raises(ValueError, match="opset_version"):
-        export(model, (ember.randn(2, 8),), opset_version=9)
+        export(model, (ember.randn(2, 8),), opset_version=999)
+    with pytest.raises(ValueError, match="opset_version"):
+        export(model, (ember.randn(2, 8),), opset_version="17")
     with pytest.raises(ValueError, match="'y'"):
         export(model, (ember.randn(2, 8),), dynamic_axes={"y": {0: "b"}})
     with pytest.raises(ValueError, match="output_names"):
@@ -520,3 +522,31 @@ def test_dynamic_batch_and_sequence_axes():
     proto = _check(attend, feeds[0], feeds, dynamic_axes={"x": {0: "b", 1: "t"}, "output_1": {0: "b", 1: "t"}})
     dims = proto.graph.output[1].type.tensor_type.shape.dim
     assert [d.dim_param for d in dims] == ["b", "t"]
+
+
+def test_torch_tutorial_call_shape_runs(tmp_path):
+    """PyTorch's classic export call (export_params, opset 10, f=) runs unchanged: opset raised to 13, with a warning."""
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU()).eval()
+    x = ember.randn(1, 4)
+    with pytest.warns(UserWarning, match="opset 13 instead of 10"):
+        ember.onnx.export(
+            model,
+            x,
+            f=str(tmp_path / "t.onnx"),
+            export_params=True,
+            opset_version=10,
+            do_constant_folding=True,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": {0: "batch_size"}, "output": {0: "batch_size"}},
+            verbose=False,
+        )
+    sess = ort.InferenceSession(str(tmp_path / "t.onnx"), providers=["CPUExecutionProvider"])
+    xb = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    with ember.no_grad():
+        want = model(ember.tensor(xb)).numpy()
+    np.testing.assert_allclose(sess.run(None, {"input": xb})[0], want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        ember.onnx.export(model, x, str(tmp_path / "u.onnx"), bogus=1)
+    with pytest.raises(NotImplementedError, match="export_params=False"):
+        ember.onnx.export(model, x, str(tmp_path / "u.onnx"), export_params=False)
