@@ -20,8 +20,6 @@ import numpy as np
 from .. import dtypes as dt
 from ..op import NN, primitive
 
-REDUCTIONS = ("mean", "sum", "none")
-
 
 def _checked_rows(xp, target, n_classes, ignore_index, op):
     ignored = target == ignore_index
@@ -99,7 +97,7 @@ def _nll_backward_impl(xp, g, target, n_classes, ignore_index=-100, reduction="m
     out = xp.zeros((n, n_classes), dtype=g.dtype)
     if not any_ignored:
         # d(sum(picked) / -N) = g / -N at every picked entry (the composed ops' order: divide, then spread)
-        vals = g / -n if reduction == "mean" else (-g if reduction == "sum" else -g)
+        vals = g / -n if reduction == "mean" else -g
         vals = xp.broadcast_to(xp.asarray(vals, dtype=g.dtype), (n,))
     else:
         keep = (~ignored).astype(g.dtype)
