@@ -14,7 +14,8 @@ import warnings
 from .. import dtypes as dt
 from .. import ops as F
 from ..autograd.grad_mode import no_grad
-from ..ops.nll import nll_loss_rows
+from ..devices import xp_of
+from ..ops.nll import checked_rows, nll_loss_rows
 from ..tensor import _make
 
 __all__ = [
@@ -501,22 +502,13 @@ def _nll(logp, target, weight, ignore_index, reduction, op):
     n_classes = logp.shape[cdim]
     t = target._data
     symbolic = getattr(t, "_xp", None) is not None  # a graph (ember.compile, TF1)
+    if not symbolic:  # eager: a bad class index raises before any op runs
+        ignored, any_ignored, _ = checked_rows(xp_of(t), t, n_classes, ignore_index, op)
     if weight is None and logp.ndim == 2:
         # (N, C) rows without class weights, the common case: one primitive each way (ops/nll.py)
-        if not symbolic:
-            _check_targets(t, ignore_index, n_classes, op)
         return nll_loss_rows(logp, target, ignore_index=ignore_index, reduction=reduction)
     if symbolic:  # see _nll_graph
         return _nll_graph(logp, target, weight, ignore_index, reduction, cdim)
-    ignored = t == ignore_index
-    any_ignored = bool(ignored.any()) if t.size else False
-    if t.size:
-        valid = t[~ignored] if any_ignored else t
-        if valid.size:
-            lo, hi = int(valid.min()), int(valid.max())
-            if lo < 0 or hi >= n_classes:
-                bad = lo if lo < 0 else hi
-                raise IndexError(f"Target {bad} is out of bounds. {op}: class indices must be in [0, {n_classes})")
     if target.dtype is not dt.int64:
         target = F.cast(target, dtype=dt.int64)
     safe = F.where(_make(ignored), 0, target) if any_ignored else target
@@ -536,18 +528,6 @@ def _nll(logp, target, weight, ignore_index, reduction, op):
     if reduction == "mean":
         return loss.sum() / w.sum()
     return _reduce(loss, reduction)
-
-
-def _check_targets(t, ignore_index, n_classes, op):
-    """IndexError naming the first out-of-range class index (eager: before any op runs)."""
-    if not t.size:
-        return
-    valid = t[t != ignore_index]
-    if valid.size:
-        lo, hi = int(valid.min()), int(valid.max())
-        if lo < 0 or hi >= n_classes:
-            bad = lo if lo < 0 else hi
-            raise IndexError(f"Target {bad} is out of bounds. {op}: class indices must be in [0, {n_classes})")
 
 
 def _nll_graph(logp, target, weight, ignore_index, reduction, cdim):

@@ -21,7 +21,8 @@ from .. import dtypes as dt
 from ..op import NN, primitive
 
 
-def _checked_rows(xp, target, n_classes, ignore_index, op):
+def checked_rows(xp, target, n_classes, ignore_index, op):
+    """(ignored mask, whether any row is ignored, targets with ignored rows at 0); IndexError for a bad class."""
     ignored = target == ignore_index
     any_ignored = bool(ignored.any()) if target.size else False
     valid = target[~ignored] if any_ignored else target
@@ -36,7 +37,7 @@ def _checked_rows(xp, target, n_classes, ignore_index, op):
 
 def _nll_impl(xp, logp, target, ignore_index=-100, reduction="mean"):
     n, c = logp.shape
-    ignored, any_ignored, safe = _checked_rows(xp, target, c, ignore_index, "nll_loss")
+    ignored, any_ignored, safe = checked_rows(xp, target, c, ignore_index, "nll_loss")
     picked = xp.take_along_axis(logp, safe.reshape(n, 1).astype(np.int64, copy=False), axis=1)  # (N, 1)
     if not any_ignored:
         if reduction == "mean":
@@ -93,7 +94,7 @@ nll_loss_rows = primitive(
 
 def _nll_backward_impl(xp, g, target, n_classes, ignore_index=-100, reduction="mean"):
     n = target.shape[0]
-    ignored, any_ignored, safe = _checked_rows(xp, target, n_classes, ignore_index, "nll_loss")
+    ignored, any_ignored, safe = checked_rows(xp, target, n_classes, ignore_index, "nll_loss")
     out = xp.zeros((n, n_classes), dtype=g.dtype)
     if not any_ignored:
         # d(sum(picked) / -N) = g / -N at every picked entry (the composed ops' order: divide, then spread)
