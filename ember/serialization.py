@@ -116,9 +116,15 @@ class _Encoder:
                 return {"odict" if isinstance(obj, OrderedDict) else "dict": pairs}
         where = ".".join(path) or "the top level"
         what = "a dict key" if key else "a value"
+        hint = ""
+        if hasattr(obj, "state_dict") and callable(obj.state_dict):  # torch.save(model, PATH) in tutorials
+            hint = (
+                "; save its state_dict() instead and load it into a module built in code, or use "
+                "ember.export.save_model for a model that loads without its code"
+            )
         raise TypeError(
             f"ember.save: cannot store {type(obj).__module__}.{type(obj).__qualname__} as {what} at {where}: "
-            "expected a Tensor, dict, list, tuple, int, float, bool, str or None (ember.save never pickles)"
+            f"expected a Tensor, dict, list, tuple, int, float, bool, str or None (ember.save never pickles){hint}"
         )
 
     def _tensor(self, t, path):

@@ -477,3 +477,11 @@ def test_ember_state_dict_loads_into_torch_with_safetensors(tmp_path):
     assert sd["bn.num_batches_tracked"].dtype == torch.int64
     got, want = _outputs(tnet, enet)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_saving_a_whole_module_names_the_way_that_works(tmp_path):
+    """torch.save(model, PATH) pickles the module; ember refuses and says what to save instead, writing nothing."""
+    model = ember.nn.Linear(2, 3)
+    with pytest.raises(TypeError, match=r"Linear .*state_dict\(\) instead.*ember.export.save_model"):
+        ember.save(model, tmp_path / "m.pt")
+    assert not (tmp_path / "m.pt").exists()
