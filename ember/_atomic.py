@@ -6,8 +6,8 @@ import os
 import secrets
 
 
-def _fsync_dir(directory):
-    """Make the rename itself durable (a no-op where directories cannot be opened, e.g. Windows)."""
+def fsync_path(directory):
+    """fsync a file or directory by path; on a directory it makes a rename durable (a no-op where directories cannot be opened, e.g. Windows)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -42,4 +42,4 @@ def atomic_write_bytes(path, data):
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
+    fsync_path(directory)

@@ -21,6 +21,7 @@ import tempfile
 
 import numpy as np
 
+from .._atomic import fsync_path
 from . import graph_json as gj
 
 SIGNATURE_FILE = "signature.json"
@@ -59,16 +60,6 @@ def build_signature(template, info, tags, signature_key):
 
 
 # ---- the directory, written atomically --------------------------------------------------------------
-def _fsync_path(p):
-    fd = os.open(p, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_dir(path, doc, weights, signature):
     path = os.path.abspath(os.fspath(path))
     parent, base = os.path.split(path)
@@ -83,7 +74,7 @@ def write_dir(path, doc, weights, signature):
     try:
         wpath = os.path.join(tmp, WEIGHTS_FILE)
         st.save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, wpath, metadata={"format": "ember"})
-        _fsync_path(wpath)
+        fsync_path(wpath)
         with open(wpath, "rb") as f:
             doc = dict(doc, weights_sha256=hashlib.sha256(f.read()).hexdigest())
         for name, text in ((gj.GRAPH_FILE, json.dumps(doc, allow_nan=False)),
@@ -92,7 +83,7 @@ def write_dir(path, doc, weights, signature):
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
-        _fsync_path(tmp)
+        fsync_path(tmp)
         if os.path.exists(path):
             old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
             os.rmdir(old)
@@ -105,7 +96,7 @@ def write_dir(path, doc, weights, signature):
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, path)
-        _fsync_path(parent)
+        fsync_path(parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

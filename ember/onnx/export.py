@@ -29,6 +29,7 @@ import warnings
 
 import numpy as np
 
+from .._atomic import atomic_write_bytes
 from . import emitters as em
 from ._require import require_onnx
 
@@ -91,7 +92,7 @@ def export(
     if hasattr(path, "write"):  # a binary file object, as torch.onnx.export accepts
         path.write(model.SerializeToString())
     elif path is not None:
-        _atomic_write(os.fspath(path), model.SerializeToString())
+        atomic_write_bytes(os.fspath(path), model.SerializeToString())
     return model
 
 
@@ -197,20 +198,6 @@ def _dynamic_axes(dynamic_axes, in_names, out_names):
         else:
             raise TypeError(f"ember.onnx.export: dynamic_axes['{name}'] must be a dict or a list, got {type(spec)}")
     return out
-
-
-def _atomic_write(path, data):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 # ---- the emit context ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from ..._atomic import atomic_write_bytes
 from ...graph.execute import FailedPreconditionError
 
 SUFFIX = ".safetensors"
@@ -38,34 +39,6 @@ class NotFoundError(ValueError):
 
 def _file_of(path):
     return path if path.endswith(SUFFIX) else path + SUFFIX
-
-
-def _fsync_dir(d):
-    try:
-        fd = os.open(d or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(final, write):
-    """``write(tmp_path)`` then fsync and rename over ``final``: readers see the old or the new file."""
-    tmp = f"{final}.tmp-{os.getpid()}"
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_dir(os.path.dirname(final))
 
 
 def _var_name(v):
@@ -118,7 +91,7 @@ class Saver:
         d = os.path.dirname(prefix)
         if d and not os.path.isdir(d):
             raise NotFoundError(f"Parent directory of {prefix} doesn't exist, can't save.")
-        _atomic_write(_file_of(prefix), lambda tmp: st.save_file(arrays, tmp, metadata={"format": "ember.v1"}))
+        atomic_write_bytes(_file_of(prefix), st.save(arrays, metadata={"format": "ember.v1"}))
         if prefix in self._last:
             self._last.remove(prefix)
         self._last.append(prefix)
@@ -190,12 +163,7 @@ def _write_index(d, latest, kept, filename):
 
     index = {"model_checkpoint_path": rel(latest), "all_model_checkpoint_paths": [rel(p) for p in kept]}
     final = os.path.join(d, filename) if d else filename
-
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(index, f, indent=1)
-
-    _atomic_write(final, write)
+    atomic_write_bytes(final, json.dumps(index, indent=1).encode())
 
 
 class CheckpointState:
