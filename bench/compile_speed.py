@@ -27,7 +27,7 @@ import tracemalloc
 
 sys.path.insert(0, os.path.dirname(__file__))
 from train_speed import interleaved_windows  # noqa: E402
-from workloads import WORKLOADS, build, data, initial_state, load_state  # noqa: E402
+from workloads import WORKLOADS, build, data, initial_state, load_state, reset_in_place  # noqa: E402
 
 import ember  # noqa: E402
 
@@ -68,11 +68,7 @@ class Runner:
 
     def reset(self):
         """Initial weights and a zeroed optimizer state, written into the existing arrays."""
-        load_state(ember, self.model, self.state)
-        for st in self.opt.state.values():
-            for v in st.values():
-                if isinstance(v, ember.Tensor):
-                    v._data[...] = 0
+        reset_in_place(ember, self.model, self.opt, self.state)
         self.i = 0
 
     def window(self, seconds, max_steps=200):

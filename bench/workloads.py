@@ -227,3 +227,14 @@ def initial_state(model):
 
 def load_state(lib, model, state):
     model.load_state_dict({k: lib.from_numpy(v.copy()) for k, v in state.items()})
+
+
+def reset_in_place(lib, model, opt, state):
+    """Initial weights and zeroed optimizer state written into the existing arrays: the same arithmetic as a
+    fresh optimizer, while a compiled step that holds those arrays stays valid."""
+    load_state(lib, model, state)
+    model.train()
+    for st in opt.state.values():
+        for v in st.values():
+            if isinstance(v, lib.Tensor):
+                v._data[...] = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workloads import load_state
+from workloads import reset_in_place
 
 import ember
 import ember.compat.v1 as tf1
@@ -28,12 +28,7 @@ class EmberCompiled(TorchAPI):
     def reset(self):
         if self.opt is None:
             return super().reset()
-        load_state(ember, self.model, self.state)
-        self.model.train()
-        for st in self.opt.state.values():
-            for v in st.values():
-                if isinstance(v, ember.Tensor):
-                    v._data[...] = 0
+        reset_in_place(ember, self.model, self.opt, self.state)
         self.i = 0
 
     def train_step(self, x, y):
